@@ -1,0 +1,53 @@
+"""Framework-neutral core of the RoFormer library: config, rotary math, weight schema, heads, outputs, losses.
+
+Importing this package imports no deep-learning framework.
+"""
+
+from .checkpoint import CheckpointError, find_weights, load_checkpoint, read_weights_file, save_checkpoint
+from .config import RoFormerConfig
+from .constants import mask_fill_value
+from .heads import HEADS, HeadSpec, get_head
+from .losses import IGNORE_INDEX
+from .outputs import (
+    BaseModelOutputWithPastAndCrossAttentions,
+    CausalLMOutputWithCrossAttentions,
+    MaskedLMOutput,
+    ModelOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from .rotary import apply_rotary, rotate_pairs, sinusoidal_table
+from .schema import CheckpointMismatchError, ParamSpec, check_state_dict, model_schema
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HEADS",
+    "IGNORE_INDEX",
+    "BaseModelOutputWithPastAndCrossAttentions",
+    "CausalLMOutputWithCrossAttentions",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "HeadSpec",
+    "MaskedLMOutput",
+    "ModelOutput",
+    "MultipleChoiceModelOutput",
+    "ParamSpec",
+    "QuestionAnsweringModelOutput",
+    "RoFormerConfig",
+    "SequenceClassifierOutput",
+    "TokenClassifierOutput",
+    "apply_rotary",
+    "check_state_dict",
+    "find_weights",
+    "get_head",
+    "load_checkpoint",
+    "mask_fill_value",
+    "model_schema",
+    "read_weights_file",
+    "rotate_pairs",
+    "save_checkpoint",
+    "sinusoidal_table",
+]

@@ -1,0 +1,145 @@
+"""Reading and writing checkpoint directories as canonical ``dict[str, np.ndarray]``.
+
+A checkpoint directory holds ``config.json`` and one of: ``model.safetensors``; sharded safetensors with
+``model.safetensors.index.json``; ``pytorch_model.bin`` (or its sharded index), read with torch's
+``weights_only=True`` unpickler, which never runs pickled code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .config import CONFIG_NAME, RoFormerConfig
+from .io import atomic_write_with
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+PT_WEIGHTS_NAME = "pytorch_model.bin"
+PT_WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
+_WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file or directory cannot be read (missing, truncated, corrupt)."""
+
+
+def find_weights(directory: str | os.PathLike) -> Path:
+    """The weights file of a checkpoint directory, in order of preference (safetensors first).
+
+    Raises:
+        FileNotFoundError: the directory does not exist or holds no weights file.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
+    for name in _WEIGHT_FILES:
+        if (directory / name).is_file():
+            return directory / name
+    raise FileNotFoundError(f"no weights in {directory}: expected one of {', '.join(_WEIGHT_FILES)}")
+
+
+def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            return {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, TypeError) as err:
+        raise CheckpointError(f"cannot read safetensors file {path}: {err}") from None
+
+
+def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(
+            f"reading {path.name} needs PyTorch: pip install 'roformer-tri[torch]' (or convert it to "
+            "model.safetensors with roformer-convert on a machine that has it)"
+        ) from None
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for truncated / foreign files
+        raise CheckpointError(f"cannot read PyTorch weights {path}: {type(err).__name__}: {err}") from None
+    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path} does not hold a state dict (found {type(state).__name__})")
+    out = {}
+    for key, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise CheckpointError(f"{path}: entry {key!r} is a {type(tensor).__name__}, not a tensor")
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
+        out[key] = tensor.detach().cpu().numpy()
+    return out
+
+
+def _read_index(path: Path) -> dict[str, np.ndarray]:
+    try:
+        weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
+    except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not a valid shard index: {err!r}") from None
+    out: dict[str, np.ndarray] = {}
+    for shard in sorted(set(weight_map.values())):
+        shard_path = path.parent / shard
+        if not shard_path.is_file():
+            raise CheckpointError(f"shard {shard} listed in {path.name} is missing from {path.parent}")
+        out.update(read_weights_file(shard_path))
+    missing = sorted(set(weight_map) - set(out))
+    if missing:
+        raise CheckpointError(f"{path.name} lists tensors no shard holds: {', '.join(missing[:10])}")
+    return out
+
+
+def read_weights_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read one weights file (``.safetensors``, ``.bin`` or a shard ``.index.json``) into numpy arrays."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    if path.name.endswith(".index.json"):
+        return _read_index(path)
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    if path.suffix in (".bin", ".pt", ".pth"):
+        return _read_torch_bin(path)
+    raise CheckpointError(f"unknown weights format: {path}")
+
+
+def load_checkpoint(directory: str | os.PathLike, **config_overrides) -> tuple[RoFormerConfig, dict[str, np.ndarray]]:
+    """Read ``config.json`` and the weights of a checkpoint directory.
+
+    Returns:
+        the config (with overrides applied) and the canonical state dict as it is stored.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
+    if not (directory / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"no {CONFIG_NAME} in checkpoint directory {directory}")
+    weights = find_weights(directory)
+    config = RoFormerConfig.from_pretrained(directory, **config_overrides)
+    return config, read_weights_file(weights)
+
+
+def write_safetensors(path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> None:
+    """Write arrays to a safetensors file atomically, with the ``format: pt`` metadata the reference expects."""
+    from safetensors.numpy import save_file
+
+    arrays = {key: np.ascontiguousarray(value) for key, value in state.items()}
+    atomic_write_with(path, lambda tmp: save_file(arrays, str(tmp), metadata={"format": "pt"}))
+
+
+def save_checkpoint(directory: str | os.PathLike, config: RoFormerConfig, state: Mapping[str, np.ndarray]) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` (each atomically) into ``directory``; return it."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory} exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    write_safetensors(directory / SAFE_WEIGHTS_NAME, state)
+    config.save_pretrained(directory)
+    return directory

@@ -1,0 +1,111 @@
+"""Loss rules of every head, once: the constants, the decisions, and float64 numpy definitions.
+
+Ports implement these with their framework's ops; the shared tests compare each port with the functions here.
+
+* Ignored targets are ``IGNORE_INDEX`` (-100) for the masked LM, the causal LM and token classification; losses
+  are the mean over the targets that are not ignored.
+* Causal LM: position ``t`` predicts token ``t + 1``: ``logits[:, :-1]`` against ``labels[:, 1:]``.
+* Sequence classification: ``problem_type`` is taken from the config or, when unset, resolved on the first call
+  by :func:`resolve_problem_type` and written back into the config, as the reference does.
+* Multiple choice: cross-entropy over the ``[B, C]`` choice logits.
+* Question answering: start / end positions (an extra trailing axis of size 1 is dropped) are clamped to
+  ``[0, L]``; ``L`` is then the ignored index, so an answer outside the sequence costs nothing. The loss is
+  ``(start_loss + end_loss) / 2``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+IGNORE_INDEX = -100
+
+REGRESSION = "regression"
+SINGLE_LABEL = "single_label_classification"
+MULTI_LABEL = "multi_label_classification"
+
+
+def resolve_problem_type(problem_type: str | None, num_labels: int, labels_are_integer: bool) -> str:
+    """The sequence-classification loss to use.
+
+    Args:
+        problem_type: the config's value (returned as is when set).
+        num_labels: number of labels.
+        labels_are_integer: whether the labels have an integer dtype.
+    """
+    if problem_type is not None:
+        return problem_type
+    if num_labels == 1:
+        return REGRESSION
+    return SINGLE_LABEL if labels_are_integer else MULTI_LABEL
+
+
+def qa_ignored_index(seq_len: int) -> int:
+    """The ignored index for question-answering targets of a sequence of length ``seq_len`` (clamp bound)."""
+    return seq_len
+
+
+# ---- float64 numpy definitions (test oracle) ------------------------------------------------------------------
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray, ignore_index: int = IGNORE_INDEX) -> float:
+    """Mean cross-entropy of ``logits [N, C]`` against ``labels [N]``, skipping ``ignore_index``."""
+    logits = np.asarray(logits).reshape(-1, np.shape(logits)[-1])
+    labels = np.asarray(labels).reshape(-1)
+    keep = labels != ignore_index
+    if not keep.any():
+        return float("nan")
+    logp = _log_softmax(logits[keep])
+    return float(-logp[np.arange(keep.sum()), labels[keep]].mean())
+
+
+def masked_lm_loss(logits: np.ndarray, labels: np.ndarray) -> float:
+    """``logits [B, L, V]``, ``labels [B, L]``."""
+    return cross_entropy(logits, labels)
+
+
+def causal_lm_loss(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Next-token loss: ``logits[:, :-1] [B, L-1, V]`` against ``labels[:, 1:]``."""
+    return cross_entropy(logits[:, :-1], labels[:, 1:])
+
+
+def sequence_classification_loss(logits: np.ndarray, labels: np.ndarray, problem_type: str) -> float:
+    """``logits [B, num_labels]``; labels ``[B]`` (int or float) or ``[B, num_labels]`` (multi-label)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if problem_type == REGRESSION:
+        return float(np.mean((logits.squeeze() - np.asarray(labels, dtype=np.float64).squeeze()) ** 2))
+    if problem_type == SINGLE_LABEL:
+        return cross_entropy(logits, labels)
+    if problem_type == MULTI_LABEL:
+        y = np.asarray(labels, dtype=np.float64)
+        # numerically stable binary cross-entropy with logits
+        return float(np.mean(np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-np.abs(logits)))))
+    raise ValueError(f"unknown problem_type {problem_type!r}")
+
+
+def multiple_choice_loss(logits: np.ndarray, labels: np.ndarray) -> float:
+    """``logits [B, C]``, ``labels [B]``."""
+    return cross_entropy(logits, labels)
+
+
+def token_classification_loss(logits: np.ndarray, labels: np.ndarray) -> float:
+    """``logits [B, L, num_labels]``, ``labels [B, L]``."""
+    return cross_entropy(logits, labels)
+
+
+def question_answering_loss(
+    start_logits: np.ndarray, end_logits: np.ndarray, start_positions: np.ndarray, end_positions: np.ndarray
+) -> float:
+    """``start_logits``/``end_logits [B, L]``; positions ``[B]`` or ``[B, 1]``."""
+    seq_len = np.shape(start_logits)[1]
+    ignored = qa_ignored_index(seq_len)
+    losses = []
+    for logits, positions in ((start_logits, start_positions), (end_logits, end_positions)):
+        positions = np.clip(np.asarray(positions).reshape(-1), 0, seq_len)
+        losses.append(cross_entropy(logits, positions, ignore_index=ignored))
+    return (losses[0] + losses[1]) / 2
