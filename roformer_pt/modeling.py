@@ -464,7 +464,8 @@ class RoFormerPreTrainedModel(nn.Module):
         with torch.no_grad():
             for name, array in arrays.items():
                 target = params[name]
-                target.copy_(torch.from_numpy(np.asarray(array)).to(target.dtype))
+                source = array if isinstance(array, torch.Tensor) else torch.from_numpy(np.asarray(array))
+                target.copy_(source.to(target.dtype))
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write ``config.json`` and ``model.safetensors`` (atomically) that the reference and every port load.
@@ -500,9 +501,19 @@ class RoFormerPreTrainedModel(nn.Module):
             **config_overrides: config fields to change (e.g. ``max_position_embeddings=4096``, ``num_labels=5``).
         """
         file_config, state = load_checkpoint(pretrained_path, **config_overrides)
-        config = config or file_config
+        model = cls.from_state_dict(config or file_config, state, source=str(pretrained_path))
+        if torch_dtype is not None:
+            model.to(torch_dtype)
+        return model.eval()
+
+    @classmethod
+    def from_state_dict(cls, config: RoFormerConfig, state: dict[str, np.ndarray], source: str = ""):
+        """Build this class from a canonical state dict (numpy arrays or tensors), checked against the schema.
+
+        Same matching rules as :meth:`from_pretrained`; returns the model in training mode, like a constructor.
+        """
         model = cls(config)
-        plan = resolve_checkpoint(config, cls.head, state, source=str(pretrained_path))
+        plan = resolve_checkpoint(config, cls.head, state, source=source)
         model.load_canonical_state_dict(plan.arrays)
         if plan.newly_initialized:
             logger.warning(
@@ -513,9 +524,7 @@ class RoFormerPreTrainedModel(nn.Module):
         if plan.ignored:
             logger.warning("%s: checkpoint weights not used by this class: %s", cls.__name__, ", ".join(plan.ignored))
         model.tie_weights()
-        if torch_dtype is not None:
-            model.to(torch_dtype)
-        return model.eval()
+        return model
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _check_inputs(
