@@ -7,8 +7,7 @@ import functools
 import numpy as np
 import pytest
 
-from roformer_core import HEADS, RoFormerConfig, get_head
-from roformer_core import numpy_model
+from roformer_core import HEADS, RoFormerConfig, get_head, numpy_model
 
 from .backends import backend_params, load_backend
 from .cases import CASES, CASES_BY_NAME, canonical_params, golden_path
@@ -18,7 +17,7 @@ CASE_HEADS = [pytest.param(case.name, head, id=f"{case.name}-{head}") for case i
 OUTPUT_KEYS = ("output_hidden_states", "output_attentions")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def golden(case_name: str) -> dict[str, np.ndarray]:
     with np.load(golden_path(f"{case_name}.npz")) as data:
         return {k: data[k] for k in data.files}
@@ -207,4 +206,3 @@ def test_missing_files_are_reported(backend: str, tmp_path) -> None:
     (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     with pytest.raises(ValueError, match="cannot read safetensors"):
         be.from_pretrained("model", tmp_path)
-
