@@ -1,8 +1,9 @@
 """Reading and writing checkpoint directories as canonical ``dict[str, np.ndarray]``.
 
-A checkpoint directory holds ``config.json`` and one of: ``model.safetensors``; sharded safetensors with
-``model.safetensors.index.json``; ``pytorch_model.bin`` (or its sharded index), read with torch's
-``weights_only=True`` unpickler, which never runs pickled code.
+A checkpoint directory holds ``config.json`` and one of, in order of preference: ``model.safetensors``; sharded
+safetensors with ``model.safetensors.index.json``; ``pytorch_model.bin`` (or its sharded index), read with
+torch's ``weights_only=True`` unpickler, which never runs pickled code; the reference's TensorFlow
+``tf_model.h5``; the reference's Flax ``flax_model.msgpack`` (see :mod:`roformer_core.formats`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from .config import CONFIG_NAME, RoFormerConfig
+from .formats import FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME, read_flax_msgpack, read_tf_h5
 from .io import atomic_write_with
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 PT_WEIGHTS_NAME = "pytorch_model.bin"
 PT_WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
-_WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME)
+_WEIGHT_FILES = (
+    SAFE_WEIGHTS_NAME,
+    SAFE_WEIGHTS_INDEX_NAME,
+    PT_WEIGHTS_NAME,
+    PT_WEIGHTS_INDEX_NAME,
+    TF_WEIGHTS_NAME,
+    FLAX_WEIGHTS_NAME,
+)
 
 
 class CheckpointError(ValueError):
@@ -97,7 +106,8 @@ def _read_index(path: Path) -> dict[str, np.ndarray]:
 
 
 def read_weights_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read one weights file (``.safetensors``, ``.bin`` or a shard ``.index.json``) into numpy arrays."""
+    """Read one weights file (``.safetensors``, ``.bin``, a shard ``.index.json``, ``.h5`` or ``.msgpack``) into
+    canonical numpy arrays."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {path}")
@@ -107,6 +117,10 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return _read_safetensors(path)
     if path.suffix in (".bin", ".pt", ".pth"):
         return _read_torch_bin(path)
+    if path.suffix == ".h5":
+        return read_tf_h5(path)
+    if path.suffix == ".msgpack":
+        return read_flax_msgpack(path)
     raise CheckpointError(f"unknown weights format: {path}")
 
 
