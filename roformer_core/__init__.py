@@ -20,6 +20,7 @@ from .outputs import (
 )
 from .rotary import apply_rotary, rotate_pairs, sinusoidal_table
 from .schema import CheckpointMismatchError, ParamSpec, check_state_dict, model_schema
+from .tokenization import BatchEncoding, RoFormerTokenizer, RoFormerTokenizerFast
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,7 @@ __all__ = [
     "HEADS",
     "IGNORE_INDEX",
     "BaseModelOutputWithPastAndCrossAttentions",
+    "BatchEncoding",
     "CausalLMOutputWithCrossAttentions",
     "CheckpointError",
     "CheckpointMismatchError",
@@ -37,6 +39,8 @@ __all__ = [
     "ParamSpec",
     "QuestionAnsweringModelOutput",
     "RoFormerConfig",
+    "RoFormerTokenizer",
+    "RoFormerTokenizerFast",
     "SequenceClassifierOutput",
     "TokenClassifierOutput",
     "apply_rotary",

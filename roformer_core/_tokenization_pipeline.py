@@ -28,8 +28,10 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
 Span = tuple[int, int]
 
-# Cached fallback results; cleared when full so that adversarial input cannot grow memory without bound.
+# Cached fallback results of words up to _WORD_CACHE_MAX_CHARS characters; cleared when full so that adversarial
+# input cannot grow memory without bound.
 _WORD_CACHE_LIMIT = 1 << 17
+_WORD_CACHE_MAX_CHARS = 64
 
 # Blocks searched for characters the normalizer leaves unchanged (none holds combining marks except those the
 # search drops): ASCII, general punctuation, CJK symbols, kana, CJK unified ideographs, full-width forms.
@@ -108,6 +110,7 @@ class Segmenter:
         self._cut = rjieba.cut
         self._vocab = vocab
         self._unk_id = vocab[unk_token]
+        self._unknown_character: tuple[tuple[int, ...], tuple[Span, ...]] = ((self._unk_id,), ((0, 1),))
         self._prefix = continuing_subword_prefix
         self._max_chars = max_input_chars_per_word
         self._normalizer = normalizers.BertNormalizer(
@@ -223,6 +226,9 @@ class Segmenter:
 
     def _split_word(self, word: str) -> tuple[tuple[int, ...], tuple[Span, ...]]:
         """Fallback for a jieba word that is not a vocab entry; spans are relative to the word."""
+        if len(word) == 1:
+            # A lone character that is not a vocab entry: whitespace vanishes, anything else is unknown.
+            return ((), ()) if word.isspace() else self._unknown_character
         cached = self._word_cache.get(word)
         if cached is not None:
             return cached
@@ -239,9 +245,10 @@ class Segmenter:
             spans.extend((start + a, start + b) for a, b in piece_spans)
             start = end
         result = (tuple(ids), tuple(spans))
-        if len(self._word_cache) >= _WORD_CACHE_LIMIT:
-            self._word_cache.clear()
-        self._word_cache[word] = result
+        if len(word) <= _WORD_CACHE_MAX_CHARS:
+            if len(self._word_cache) >= _WORD_CACHE_LIMIT:
+                self._word_cache.clear()
+            self._word_cache[word] = result
         return result
 
     def _wordpiece(self, piece: str) -> tuple[list[int], list[Span]]:

@@ -17,7 +17,8 @@ import numpy as np
 
 from .config import CONFIG_NAME, RoFormerConfig
 from .formats import FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME, read_flax_msgpack, read_tf_h5
-from .io import atomic_write_with
+from .safetensors_io import SafetensorsError, read_safetensors
+from .safetensors_io import write_safetensors as _write_safetensors
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -53,12 +54,9 @@ def find_weights(directory: str | os.PathLike) -> Path:
 
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    from safetensors import SafetensorError, safe_open
-
     try:
-        with safe_open(str(path), framework="np") as handle:
-            return {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError, TypeError) as err:
+        return read_safetensors(path)
+    except (SafetensorsError, OSError) as err:
         raise CheckpointError(f"cannot read safetensors file {path}: {err}") from None
 
 
@@ -71,7 +69,12 @@ def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
             "model.safetensors with roformer-convert on a machine that has it)"
         ) from None
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        try:  # zip-format files are memory-mapped; legacy (pre-1.6) files cannot be
+            state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for truncated / foreign files
         raise CheckpointError(f"cannot read PyTorch weights {path}: {type(err).__name__}: {err}") from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
@@ -140,12 +143,10 @@ def load_checkpoint(directory: str | os.PathLike, **config_overrides) -> tuple[R
     return config, read_weights_file(weights)
 
 
-def write_safetensors(path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> None:
-    """Write arrays to a safetensors file atomically, with the ``format: pt`` metadata the reference expects."""
-    from safetensors.numpy import save_file
-
-    arrays = {key: np.ascontiguousarray(value) for key, value in state.items()}
-    atomic_write_with(path, lambda tmp: save_file(arrays, str(tmp), metadata={"format": "pt"}))
+def write_safetensors(path: str | os.PathLike, state: Mapping[str, np.ndarray], dtype: str | None = None) -> None:
+    """Write arrays to a safetensors file atomically, tensor by tensor, with the ``format: pt`` metadata the
+    reference expects; ``dtype`` optionally casts floating tensors (``float16``, ``bfloat16``, ``float32``)."""
+    _write_safetensors(path, state, metadata={"format": "pt"}, dtype=dtype)
 
 
 def save_checkpoint(directory: str | os.PathLike, config: RoFormerConfig, state: Mapping[str, np.ndarray]) -> Path:

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
 from .heads import BASE_PREFIX, HeadSpec
-from .io import atomic_write_bytes, atomic_write_with
+from .io import atomic_path, atomic_write_with
+from .safetensors_io import bfloat16_bits
 from .schema import EMBEDDING, LINEAR, NORM_BIAS, NORM_WEIGHT, ROTARY_TABLE, ParamSpec
 
 TF_WEIGHTS_NAME = "tf_model.h5"
@@ -129,16 +130,34 @@ def _tf_scope(head: HeadSpec) -> str:
     return "tf_ro_former_" + re.sub(r"(?<!^)(?=[A-Z])", "_", head.class_suffix).lower().replace("l_m", "lm")
 
 
+def _cast(array: np.ndarray, dtype: str | None) -> np.ndarray:
+    array = np.asarray(array)
+    if dtype is None or array.dtype.kind != "f":
+        return array
+    return array.astype(dtype, copy=False)
+
+
 def write_tf_h5(
-    path: str | os.PathLike, schema: list[ParamSpec], head: HeadSpec, state: Mapping[str, np.ndarray]
+    path: str | os.PathLike,
+    schema: list[ParamSpec],
+    head: HeadSpec,
+    state: Mapping[str, np.ndarray],
+    dtype: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> None:
-    """Write canonical arrays in the reference's ``tf_model.h5`` layout (atomically).
+    """Write canonical arrays in the reference's ``tf_model.h5`` layout, one tensor at a time, atomically.
+
+    Args:
+        dtype: ``"float32"`` or ``"float16"`` to cast floating tensors (HDF5 has no bfloat16).
+        progress: called with each canonical name once written.
 
     Raises:
-        ValueError: the model has an untied LM decoder, which the reference TF layout cannot hold.
+        ValueError: an untied LM decoder (the reference TF layout always ties it) or ``dtype="bfloat16"``.
     """
     import h5py
 
+    if dtype == "bfloat16":
+        raise ValueError("tf_model.h5 cannot hold bfloat16 (HDF5 has no such type): use float16 or float32")
     by_name = {spec.name: spec for spec in schema}
     decoder = by_name.get("cls.predictions.decoder.weight")
     if decoder is not None and decoder.stored:
@@ -146,21 +165,20 @@ def write_tf_h5(
             "the reference tf_model.h5 layout always ties the LM decoder: tie_word_embeddings=False can't be written"
         )
     scope = _tf_scope(head)
-    groups: dict[str, list[tuple[str, np.ndarray]]] = {}
-    embedding_copies: list[tuple[str, np.ndarray]] = []
+    groups: dict[str, list[tuple[str, ParamSpec]]] = {}
+    embedding_copies: list[tuple[str, ParamSpec]] = []
     for spec in schema:
         tf_name = tf_weight_name(spec)
         if tf_name is None or not spec.stored:
             continue
-        array = np.asarray(state[spec.name])
-        if spec.kind == LINEAR:
-            array = array.T
         group = tf_name.split("/", 1)[0]
-        groups.setdefault(group, []).append((f"{scope}/{tf_name}", array))
+        groups.setdefault(group, []).append((f"{scope}/{tf_name}", spec))
         if group == "roformer" and "/embeddings/" in tf_name:
-            embedding_copies.append((f"{scope}/{tf_name}", array))
+            embedding_copies.append((f"{scope}/{tf_name}", spec))
     if _LM_HEAD_GROUP in groups:
         groups[_LM_HEAD_GROUP] += embedding_copies
+
+    reported: set[str] = set()
 
     def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as handle:
@@ -170,8 +188,12 @@ def write_tf_h5(
             for group, items in groups.items():
                 g = handle.create_group(group)
                 g.attrs["weight_names"] = [n.encode() for n, _ in items]
-                for name, array in items:
-                    g.create_dataset(name, data=array)
+                for name, spec in items:
+                    array = _cast(state[spec.name], dtype)
+                    g.create_dataset(name, data=array.T if spec.kind == LINEAR else array)
+                    if progress is not None and spec.name not in reported:
+                        reported.add(spec.name)
+                        progress(spec.name)
 
     atomic_write_with(path, write)
 
@@ -254,8 +276,22 @@ def read_flax_msgpack(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return out
 
 
-def write_flax_msgpack(path: str | os.PathLike, schema: list[ParamSpec], state: Mapping[str, np.ndarray]) -> None:
-    """Write canonical arrays as the reference's ``flax_model.msgpack`` (atomically)."""
+def write_flax_msgpack(
+    path: str | os.PathLike,
+    schema: list[ParamSpec],
+    state: Mapping[str, np.ndarray],
+    dtype: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> None:
+    """Write canonical arrays as the reference's ``flax_model.msgpack``, streamed tensor by tensor, atomically.
+
+    The file is what ``flax.serialization.to_bytes(params)`` writes: a msgpack map tree whose leaves are
+    extension type 1 ``(shape, dtype name, C-order bytes)``.
+
+    Args:
+        dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"`` to cast floating tensors.
+        progress: called with each canonical name once written.
+    """
     import msgpack
 
     tree: dict = {}
@@ -263,16 +299,34 @@ def write_flax_msgpack(path: str | os.PathLike, schema: list[ParamSpec], state: 
         flax_path = flax_param_path(spec)
         if flax_path is None:
             continue
-        array = np.ascontiguousarray(np.asarray(state[spec.name]).T if spec.kind == LINEAR else state[spec.name])
         node = tree
         for part in flax_path[:-1]:
             node = node.setdefault(part, {})
-        node[flax_path[-1]] = array
+        node[flax_path[-1]] = spec
+    packer = msgpack.Packer(use_bin_type=True)
 
-    def default(obj):
-        if isinstance(obj, np.ndarray):
-            payload = msgpack.packb((obj.shape, obj.dtype.name, obj.tobytes("C")))
-            return msgpack.ExtType(1, payload)
-        raise TypeError(f"cannot serialize {type(obj).__name__}")
+    def leaf(spec: ParamSpec) -> bytes:
+        array = np.asarray(state[spec.name])
+        if spec.kind == LINEAR:
+            array = array.T
+        if dtype == "bfloat16" and array.dtype.kind == "f":
+            data, name = bfloat16_bits(array), "bfloat16"
+        else:
+            array = _cast(array, dtype)
+            data, name = np.ascontiguousarray(array), array.dtype.name
+        payload = msgpack.packb((list(array.shape), name, data.tobytes("C")), use_bin_type=True)
+        if progress is not None:
+            progress(spec.name)
+        return packer.pack(msgpack.ExtType(1, payload))
 
-    atomic_write_bytes(path, msgpack.packb(tree, default=default, use_bin_type=True))
+    def emit(node: dict, out) -> None:
+        out.write(packer.pack_map_header(len(node)))
+        for key, value in node.items():
+            out.write(packer.pack(key))
+            if isinstance(value, dict):
+                emit(value, out)
+            else:
+                out.write(leaf(value))
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        emit(tree, out)

@@ -202,46 +202,57 @@ class _RoFormerTokenizerBase:
 
     @property
     def unk_token(self) -> str:
+        """The unknown token (default "[UNK]")."""
         return self._config["unk_token"]
 
     @property
     def sep_token(self) -> str:
+        """The separator token (default "[SEP]")."""
         return self._config["sep_token"]
 
     @property
     def pad_token(self) -> str:
+        """The padding token (default "[PAD]")."""
         return self._config["pad_token"]
 
     @property
     def cls_token(self) -> str:
+        """The classification token (default "[CLS]")."""
         return self._config["cls_token"]
 
     @property
     def mask_token(self) -> str:
+        """The mask token (default "[MASK]")."""
         return self._config["mask_token"]
 
     @property
     def additional_special_tokens(self) -> list[str]:
+        """Extra special tokens kept whole in the text."""
         return list(self._config["additional_special_tokens"])
 
     @property
     def unk_token_id(self) -> int:
+        """Id of `unk_token`."""
         return self._vocab[self.unk_token]
 
     @property
     def sep_token_id(self) -> int:
+        """Id of `sep_token`."""
         return self._vocab[self.sep_token]
 
     @property
     def pad_token_id(self) -> int:
+        """Id of `pad_token`."""
         return self._vocab[self.pad_token]
 
     @property
     def cls_token_id(self) -> int:
+        """Id of `cls_token`."""
         return self._vocab[self.cls_token]
 
     @property
     def mask_token_id(self) -> int:
+        """Id of `mask_token`."""
         return self._vocab[self.mask_token]
 
     @property
