@@ -481,7 +481,8 @@ class RoFormerPreTrainedModel(nn.Module):
         with torch.no_grad():
             for name, array in arrays.items():
                 target = params[name]
-                source = array if isinstance(array, torch.Tensor) else torch.from_numpy(np.asarray(array))
+                # memory-mapped checkpoint arrays are read-only: torch.as_tensor of a copy, one tensor at a time
+                source = array if isinstance(array, torch.Tensor) else torch.as_tensor(np.array(array))
                 target.copy_(source.to(target.dtype))
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:

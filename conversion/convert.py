@@ -1,0 +1,258 @@
+"""Checkpoint conversion, hub and spoke: every source format reads into canonical arrays, every target writes
+from them (see :mod:`roformer_core.formats` for the name mapping)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from roformer_core import RoFormerConfig, get_head
+from roformer_core.checkpoint import (
+    PT_WEIGHTS_INDEX_NAME,
+    PT_WEIGHTS_NAME,
+    SAFE_WEIGHTS_INDEX_NAME,
+    SAFE_WEIGHTS_NAME,
+    find_weights,
+    read_weights_file,
+)
+from roformer_core.config import CONFIG_NAME
+from roformer_core.formats import FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME, write_flax_msgpack, write_tf_h5
+from roformer_core.heads import HEADS_BY_CLASS, HeadSpec
+from roformer_core.rotary import sinusoidal_table
+from roformer_core.safetensors_io import write_safetensors
+from roformer_core.schema import ROTARY_TABLE, check_state_dict, model_schema
+
+from .original import find_original_checkpoint, read_original_checkpoint
+
+TARGETS = ("pt", "tf", "flax")
+DTYPES = ("float32", "float16", "bfloat16")
+TOKENIZER_FILES = (
+    "vocab.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+)
+_FORMAT_NAMES = {
+    SAFE_WEIGHTS_NAME: "safetensors",
+    SAFE_WEIGHTS_INDEX_NAME: "sharded safetensors",
+    PT_WEIGHTS_NAME: "pytorch_model.bin",
+    PT_WEIGHTS_INDEX_NAME: "sharded pytorch_model.bin",
+    TF_WEIGHTS_NAME: "reference TF (tf_model.h5)",
+    FLAX_WEIGHTS_NAME: "reference Flax (flax_model.msgpack)",
+}
+
+
+class ConversionError(Exception):
+    """A conversion cannot be done; the message says why, in one line where possible."""
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion did."""
+
+    source_format: str
+    head: str
+    target: str
+    destination: Path
+    tensors: int
+    dropped: list[str] = field(default_factory=list)
+
+
+def detect_source(src: Path) -> tuple[str, Path]:
+    """``(format name, weights path)`` of a checkpoint directory, from the files present."""
+    if not src.exists():
+        raise ConversionError(f"source {src} does not exist")
+    if not src.is_dir():
+        raise ConversionError(f"source {src} is not a directory")
+    prefix = find_original_checkpoint(src)
+    if prefix is not None:
+        return "original TF checkpoint (bert4keras)", prefix
+    try:
+        weights = find_weights(src)
+    except FileNotFoundError as err:
+        raise ConversionError(str(err)) from None
+    if not (src / CONFIG_NAME).is_file():
+        raise ConversionError(f"no {CONFIG_NAME} in {src}")
+    return _FORMAT_NAMES[weights.name], weights
+
+
+def infer_head(config: RoFormerConfig, state: Mapping[str, np.ndarray]) -> HeadSpec:
+    """The model class of a checkpoint: its config's ``architectures`` if known, else its head's parameters."""
+    for name in config.extra.get("architectures") or []:
+        for prefix in ("TF", "Flax"):
+            name = name.removeprefix(prefix)
+        if name in HEADS_BY_CLASS:
+            return HEADS_BY_CLASS[name]
+    if "cls.predictions.bias" in state:
+        return get_head("causal_lm" if config.is_decoder else "masked_lm")
+    if "qa_outputs.weight" in state:
+        return get_head("question_answering")
+    if "classifier.out_proj.weight" in state:
+        return get_head("sequence_classification")
+    if "classifier.weight" in state:
+        rows = np.shape(state["classifier.weight"])[0]
+        return get_head("multiple_choice" if rows == 1 and config.num_labels != 1 else "token_classification")
+    return get_head("model")
+
+
+class _Target:
+    """Arrays to write: the validated source arrays, with the rotary table regenerated."""
+
+    def __init__(self, config: RoFormerConfig, arrays: Mapping[str, np.ndarray], table_name: str | None):
+        self.config, self.arrays, self.table_name = config, arrays, table_name
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name == self.table_name:
+            return sinusoidal_table(self.config.max_position_embeddings, self.config.head_dim)
+        return self.arrays[name]
+
+
+def convert_checkpoint(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    to: str,
+    dtype: str | None = None,
+    force: bool = False,
+    progress: bool = False,
+) -> ConversionReport:
+    """Convert a checkpoint directory to another framework's layout.
+
+    Args:
+        src: a directory with config.json and model.safetensors / sharded safetensors / pytorch_model.bin /
+            tf_model.h5 / flax_model.msgpack, or an original checkpoint (bert_config.json + bert_model.ckpt.*).
+        dst: the directory to create; it is written atomically (built beside it, then renamed into place).
+        to: ``"pt"`` (config.json + model.safetensors), ``"tf"`` (tf_model.h5) or ``"flax"`` (flax_model.msgpack),
+            each in the reference's layout, so transformers 4.57 loads them too.
+        dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"`` for the floating tensors (default: as stored).
+        force: replace an existing ``dst``.
+        progress: show a progress bar on stderr.
+
+    Raises:
+        ConversionError: with a one-line reason (missing source, no weights, corrupt file, shape mismatch, unknown
+            parameters, existing destination, ...).
+    """
+    src, dst = Path(src), Path(dst)
+    if to not in TARGETS:
+        raise ConversionError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
+    if dtype is not None and dtype not in DTYPES:
+        raise ConversionError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dst.exists() and not force:
+        raise ConversionError(f"destination {dst} exists; pass --force to replace it")
+    if dst.resolve() == src.resolve():
+        raise ConversionError("source and destination are the same directory")
+    source_format, weights = detect_source(src)
+    dropped: list[str] = []
+    try:
+        if source_format.startswith("original"):
+            original = read_original_checkpoint(src)
+            config, state, dropped = original.config, original.state, original.dropped
+        else:
+            config = RoFormerConfig.from_pretrained(src)
+            state = read_weights_file(weights)
+    except (ValueError, OSError, ImportError) as err:
+        raise ConversionError(_one_line(err)) from None
+    head = infer_head(config, state)
+    if head.name == "question_answering":
+        config.num_labels = 2
+    schema = model_schema(config, head)
+    try:
+        arrays = check_state_dict(schema, state, source=str(src))
+    except ValueError as err:
+        raise ConversionError(_one_line(err)) from None
+    table = next((spec.name for spec in schema if spec.kind == ROTARY_TABLE), None)
+    target = _Target(config, arrays, table)
+    stored = [spec for spec in schema if spec.stored and (to == "pt" or spec.kind != ROTARY_TABLE)]
+    config = config.copy()
+    config.extra["architectures"] = [head.class_name]
+    if dtype is not None:
+        config.extra["torch_dtype"] = dtype
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent))
+    bar = _progress_bar(len(stored), f"{src.name} -> {to}", enabled=progress)
+    try:
+        if to == "pt":
+            shapes = {spec.name: (_shape_of(target, spec), np.asarray(target[spec.name]).dtype.name) for spec in stored}
+            loaders = [(spec.name, lambda name=spec.name: target[name]) for spec in stored]
+            write_safetensors(
+                staging / SAFE_WEIGHTS_NAME, loaders, {"format": "pt"}, dtype=dtype, shapes=shapes, progress=bar
+            )
+        elif to == "tf":
+            write_tf_h5(staging / TF_WEIGHTS_NAME, schema, head, target, dtype=dtype, progress=bar)
+        else:
+            write_flax_msgpack(staging / FLAX_WEIGHTS_NAME, schema, target, dtype=dtype, progress=bar)
+        config.save_pretrained(staging)
+        for name in TOKENIZER_FILES:
+            if (src / name).is_file():
+                shutil.copy2(src / name, staging / name)
+        _replace_directory(staging, dst)
+    except BaseException as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(err, ValueError):
+            raise ConversionError(_one_line(err)) from None
+        raise
+    finally:
+        bar.close()
+    return ConversionReport(source_format, head.class_name, to, dst, len(stored), dropped)
+
+
+def _shape_of(target: _Target, spec) -> tuple[int, ...]:
+    if spec.kind == ROTARY_TABLE:
+        return (target.config.max_position_embeddings, target.config.head_dim)
+    return tuple(np.shape(target.arrays[spec.name]))
+
+
+def _replace_directory(staging: Path, dst: Path) -> None:
+    """Move the finished ``staging`` directory to ``dst``, replacing an existing one only at the last moment."""
+    if not dst.exists():
+        os.replace(staging, dst)
+        return
+    old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+    os.replace(dst, old)
+    try:
+        os.replace(staging, dst)
+    except OSError:
+        os.replace(old, dst)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    if len(lines) <= 1:
+        return lines[0] if lines else type(err).__name__
+    head, details = lines[0].rstrip(":"), [line.strip() for line in lines[1:]]
+    shown = "; ".join(details[:8]) + (f"; ... ({len(details) - 8} more)" if len(details) > 8 else "")
+    return f"{head}: {shown}"
+
+
+class _NoBar:
+    def __call__(self, name: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, description: str, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=description, unit="tensor", leave=False)
+
+    class _Bar:
+        def __call__(self, name: str) -> None:
+            bar.update(1)
+
+        def close(self) -> None:
+            bar.close()
+
+    return _Bar()
