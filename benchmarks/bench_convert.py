@@ -17,15 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE = dict(
-    vocab_size=50000,
-    hidden_size=768,
-    num_hidden_layers=12,
-    num_attention_heads=12,
-    intermediate_size=3072,
-    max_position_embeddings=1536,
-)
-
 REFERENCE = """
 import sys, transformers
 model = transformers.RoFormerForMaskedLM.from_pretrained(sys.argv[1])
@@ -61,7 +52,7 @@ def main() -> None:
         from roformer_core import RoFormerConfig, save_checkpoint
         from roformer_core.numpy_model import init_params
 
-        config = RoFormerConfig(**BASE, architectures=["RoFormerForMaskedLM"])
+        config = RoFormerConfig(architectures=["RoFormerForMaskedLM"])  # the defaults are the base model
         save_checkpoint(src, config, init_params(config, "masked_lm", seed=0))
     size = (src / "model.safetensors").stat().st_size / 2**20
     convert = str(Path(sys.executable).parent / "roformer-convert")
