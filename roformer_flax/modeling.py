@@ -1,0 +1,1648 @@
+"""RoFormer in Flax (``flax.linen``): the bare model and the six heads, wrapped in model objects.
+
+Each model class (``FlaxRoFormerModel``, ``FlaxRoFormerForMaskedLM``, ...) holds ``.config``, ``.module`` (the
+``flax.linen`` module) and ``.params`` and is called like the reference's Flax models. The call is jit-compiled
+and cached per input shape; it also works inside a user's own ``jax.jit`` / ``jax.pmap``.
+
+The parameter tree is the reference's Flax tree (``roformer/encoder/layer/0/attention/self/query/kernel``),
+extended with ``embeddings_project``, E-wide embeddings and LM transform, cross-attention and the causal LM, so
+it maps 1:1 onto the canonical names of :mod:`roformer_core.schema` (kernels are the transposed ``[in, out]``
+Linear weights). The rotary layout is documented once, in :mod:`roformer_core.rotary`; here the table is a
+float32 constant, not a parameter, computed for whatever length a call needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from flax.traverse_util import flatten_dict, unflatten_dict
+
+from roformer_core import losses
+from roformer_core.checkpoint import load_checkpoint, save_checkpoint
+from roformer_core.config import RoFormerConfig
+from roformer_core.constants import mask_fill_value
+from roformer_core.heads import (
+    CAUSAL_LM,
+    MASKED_LM,
+    MODEL,
+    MULTIPLE_CHOICE,
+    QUESTION_ANSWERING,
+    SEQUENCE_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    HeadSpec,
+)
+from roformer_core.outputs import OUTPUT_CLASSES, ModelOutput, output_class_for
+from roformer_core.rotary import sinusoidal_table
+from roformer_core.schema import (
+    BIAS,
+    EMBEDDING,
+    LINEAR,
+    NORM_BIAS,
+    NORM_WEIGHT,
+    ROTARY_TABLE,
+    model_schema,
+    resolve_checkpoint,
+)
+from roformer_core.validation import check_attention_mask, check_id_range
+
+from .generation import FlaxGenerationMixin
+
+logger = logging.getLogger(__name__)
+
+Array = jax.Array
+Params = Mapping[str, Any]
+
+
+def _gelu_fast(x: Array) -> Array:
+    return 0.5 * x * (1.0 + jnp.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
+
+
+def _quick_gelu(x: Array) -> Array:
+    return x * jax.nn.sigmoid(1.702 * x)
+
+
+def _mish(x: Array) -> Array:
+    return x * jnp.tanh(jax.nn.softplus(x))
+
+
+# Every name of roformer_core.activations.ACTIVATIONS; "gelu" is the exact (erf) GELU, as in the reference.
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "gelu": partial(jax.nn.gelu, approximate=False),
+    "gelu_new": partial(jax.nn.gelu, approximate=True),
+    "gelu_pytorch_tanh": partial(jax.nn.gelu, approximate=True),
+    "gelu_fast": _gelu_fast,
+    "quick_gelu": _quick_gelu,
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "mish": _mish,
+    "linear": lambda x: x,
+}
+
+
+def _is_traced(x: Any) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def _register_output_pytrees() -> None:
+    """Make the core's output classes pytrees, so a jitted user function can return a whole model output."""
+
+    def flatten(output: ModelOutput):
+        return tuple(output.values()), tuple(output.keys())
+
+    for cls in OUTPUT_CLASSES.values():
+
+        def unflatten(keys, values, cls=cls):
+            return cls(**dict(zip(keys, values)))
+
+        with contextlib.suppress(ValueError):  # already registered (module re-import)
+            jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+
+
+_register_output_pytrees()
+
+
+# ---- the decoding cache -----------------------------------------------------------------------------------------
+
+
+@struct.dataclass
+class FlaxRoFormerCache:
+    """Keys and values of every layer for incremental decoding, in fixed-capacity buffers (jit- and loop-friendly).
+
+    Attributes:
+        keys / values: per layer ``[B, H, C, D]``; positions ``>= index`` are unused. Keys (and values with
+            ``rotary_value``) are stored already rotated, at their absolute positions.
+        index: int32 scalar, the number of cached positions ``P``.
+        cross_keys / cross_values: per layer ``[B, H, S, D]`` projections of the encoder states (decoders with
+            cross-attention), computed on the first call and reused; None before.
+    """
+
+    keys: tuple[Array, ...]
+    values: tuple[Array, ...]
+    index: Array
+    cross_keys: tuple[Array, ...] | None = None
+    cross_values: tuple[Array, ...] | None = None
+
+    @property
+    def capacity(self) -> int:
+        """``C``, the number of positions the buffers hold."""
+        return self.keys[0].shape[2]
+
+    @classmethod
+    def empty(cls, config: RoFormerConfig, batch_size: int, capacity: int, dtype: Any = jnp.float32):
+        """A cache with room for ``capacity`` positions, none filled."""
+        shape = (batch_size, config.num_attention_heads, capacity, config.head_dim)
+        zeros = tuple(jnp.zeros(shape, dtype) for _ in range(config.num_hidden_layers))
+        return cls(keys=zeros, values=zeros, index=jnp.zeros((), jnp.int32))
+
+    def grown(self, capacity: int) -> FlaxRoFormerCache:
+        """The same cache with buffers padded to ``capacity`` positions."""
+        extra = capacity - self.capacity
+        if extra <= 0:
+            return self
+        pad = ((0, 0), (0, 0), (0, extra), (0, 0))
+        return self.replace(
+            keys=tuple(jnp.pad(k, pad) for k in self.keys), values=tuple(jnp.pad(v, pad) for v in self.values)
+        )
+
+
+# ---- building blocks --------------------------------------------------------------------------------------------
+
+
+def rotary_table(length: int, dim: int, offset: Array | int = 0, capacity: int | None = None) -> Array:
+    """Float32 sin/cos rows for positions ``offset .. offset + length - 1`` (``[L, D]``).
+
+    With a traced ``offset`` (cached decoding) the rows are sliced from a constant table of ``capacity`` rows.
+    """
+    if isinstance(offset, int):
+        return jnp.asarray(sinusoidal_table(length, dim, np.float32, offset=offset))
+    table = jnp.asarray(sinusoidal_table(capacity, dim, np.float32))
+    return jax.lax.dynamic_slice_in_dim(table, offset, length, axis=0)
+
+
+def rotate_pairs(x: Array) -> Array:
+    """``[x0, x1, x2, x3, ...] -> [-x1, x0, -x3, x2, ...]`` along the last axis."""
+    pairs = x.reshape(*x.shape[:-1], -1, 2)
+    return jnp.stack((-pairs[..., 1], pairs[..., 0]), axis=-1).reshape(x.shape)
+
+
+def apply_rotary(x: Array, table: Array) -> Array:
+    """Rotate ``x [B, H, L, D]`` by the positions of ``table [L, D]`` (float32), in float32; result in ``x``'s dtype."""
+    half = table.shape[-1] // 2
+    sin_pos = jnp.repeat(table[:, :half], 2, axis=-1)  # [L, D]
+    cos_pos = jnp.repeat(table[:, half:], 2, axis=-1)  # [L, D]
+    x32 = x.astype(jnp.float32)
+    return (x32 * cos_pos + rotate_pairs(x32) * sin_pos).astype(x.dtype)
+
+
+def _normal(config: RoFormerConfig) -> Callable:
+    return jax.nn.initializers.normal(stddev=config.initializer_range)
+
+
+def _dense(config: RoFormerConfig, features: int, dtype: Any, name: str | None = None, **kwargs: Any) -> nn.Dense:
+    return nn.Dense(features, dtype=dtype, param_dtype=jnp.float32, kernel_init=_normal(config), name=name, **kwargs)
+
+
+def _layer_norm(config: RoFormerConfig, dtype: Any) -> nn.LayerNorm:
+    # eps from the config (Flax's default differs); the two-pass variance, as torch computes it.
+    return nn.LayerNorm(epsilon=config.layer_norm_eps, dtype=dtype, param_dtype=jnp.float32, use_fast_variance=False)
+
+
+class FlaxRoFormerEmbeddings(nn.Module):
+    """Word + token-type embeddings, LayerNorm, dropout (no absolute positions). Output ``[B, L, E]``."""
+
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        config = self.config
+        self.word_embeddings = nn.Embed(
+            config.vocab_size, config.embedding_size, embedding_init=_normal(config), dtype=self.dtype
+        )
+        self.token_type_embeddings = nn.Embed(
+            config.type_vocab_size, config.embedding_size, embedding_init=_normal(config), dtype=self.dtype
+        )
+        self.LayerNorm = _layer_norm(config, self.dtype)
+        self.dropout = nn.Dropout(rate=config.hidden_dropout_prob)
+
+    def __call__(
+        self,
+        input_ids: Array | None,
+        token_type_ids: Array | None,
+        inputs_embeds: Array | None,
+        deterministic: bool = True,
+    ) -> Array:
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids.astype(jnp.int32))
+        if token_type_ids is None:
+            token_type_ids = jnp.zeros(inputs_embeds.shape[:2], jnp.int32)
+        embeddings = inputs_embeds.astype(self.dtype) + self.token_type_embeddings(token_type_ids.astype(jnp.int32))
+        return self.dropout(self.LayerNorm(embeddings), deterministic=deterministic)
+
+
+class FlaxRoFormerSelfAttention(nn.Module):
+    """Multi-head attention with rotary positions (self-attention) or without (cross-attention)."""
+
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        width = self.config.hidden_size
+        self.query = _dense(self.config, width, self.dtype)
+        self.key = _dense(self.config, width, self.dtype)
+        self.value = _dense(self.config, width, self.dtype)
+        self.dropout = nn.Dropout(rate=self.config.attention_probs_dropout_prob)
+
+    def _split(self, x: Array) -> Array:
+        B, L, _ = x.shape
+        return x.reshape(B, L, self.config.num_attention_heads, self.config.head_dim).transpose(0, 2, 1, 3)
+
+    def __call__(
+        self,
+        hidden_states: Array,
+        bias: Array | None,
+        rotary: Array | None,
+        head_mask: Array | None,
+        kv_states: Array | None = None,
+        cache: tuple[Array, Array] | None = None,
+        cache_index: Array | None = None,
+        deterministic: bool = True,
+        output_attentions: bool = False,
+    ) -> tuple[Array, tuple[Array, Array] | None, Array | None]:
+        """Attend.
+
+        Args:
+            hidden_states: queries' source ``[B, Lq, E]``.
+            bias: additive mask broadcastable to ``[B, H, Lq, Lk]`` (the mask fill value where masked) or None.
+            rotary: float32 table rows ``[Lq, D]`` for self-attention; None for cross-attention.
+            head_mask: ``[H]`` multiplier of the attention probabilities, or None.
+            kv_states: cross-attention source ``[B, Lk, E]`` (None for self-attention).
+            cache: self-attention: ``(key, value)`` buffers ``[B, H, C, D]`` the new keys are written into at
+                ``cache_index``; cross-attention: the cached ``(key, value)`` to reuse.
+            cache_index: int32 scalar, first position to write (self-attention with a cache).
+            deterministic: no dropout.
+            output_attentions: return the probabilities ``[B, H, Lq, Lk]``.
+
+        Returns:
+            context ``[B, Lq, E]``, the ``(key, value)`` to cache (or None) and the probabilities (or None).
+        """
+        q = self._split(self.query(hidden_states))  # [B, H, Lq, D]
+        if kv_states is not None and cache is not None:
+            k, v = cache
+        else:
+            source = hidden_states if kv_states is None else kv_states
+            k = self._split(self.key(source))  # [B, H, Lk, D]
+            v = self._split(self.value(source))
+            if rotary is not None:
+                k = apply_rotary(k, rotary)
+                if self.config.rotary_value:
+                    v = apply_rotary(v, rotary)
+                if cache is not None:
+                    k = jax.lax.dynamic_update_slice(cache[0], k.astype(cache[0].dtype), (0, 0, cache_index, 0))
+                    v = jax.lax.dynamic_update_slice(cache[1], v.astype(cache[1].dtype), (0, 0, cache_index, 0))
+        new_cache = (k, v) if (cache is not None or kv_states is not None) else None
+        if rotary is not None:
+            q = apply_rotary(q, rotary)
+        q = q / jnp.asarray(math.sqrt(self.config.head_dim), q.dtype)
+        k, v = k.astype(q.dtype), v.astype(q.dtype)
+        dropout = not deterministic and self.config.attention_probs_dropout_prob > 0
+        probs = None
+        if output_attentions or dropout:
+            scores = jnp.einsum("bhqd,bhkd->bhqk", q, k)
+            if bias is not None:
+                scores = scores + bias.astype(scores.dtype)
+            probs = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(self.dtype)
+            probs = self.dropout(probs, deterministic=deterministic)
+            if head_mask is not None:
+                probs = probs * head_mask.astype(probs.dtype)[None, :, None, None]
+            context = jnp.einsum("bhqk,bhkd->bhqd", probs, v)  # [B, H, Lq, D]
+        else:
+            context = _attend_by_query_chunks(q, k, v, bias)
+            if head_mask is not None:  # a per-head factor on the probabilities is one on their average of v
+                context = context * head_mask.astype(context.dtype)[None, :, None, None]
+        context = context.transpose(0, 2, 1, 3)
+        context = context.reshape(*context.shape[:2], -1)  # [B, Lq, H * D]
+        return context, new_cache, probs
+
+
+# Queries per block of the fused attention path: the [block, Lk] scores of one block stay in cache, which makes
+# long sequences several times faster on CPU than materializing [Lq, Lk] at once.
+_QUERY_CHUNK = 128
+
+
+def _attend_by_query_chunks(q: Array, k: Array, v: Array, bias: Array | None) -> Array:
+    """``softmax(q k^T + bias) v`` block by block of queries (no attention maps, no dropout).
+
+    Args:
+        q: ``[B, H, Lq, D]`` already scaled; k, v: ``[B, H, Lk, D]``.
+        bias: additive mask ``[B or 1, 1, Lq or 1, Lk]`` or None.
+
+    Returns:
+        context ``[B, H, Lq, D]``.
+    """
+
+    def attend(q_block: Array, bias_block: Array | None) -> Array:
+        scores = jnp.einsum("bhqd,bhkd->bhqk", q_block, k).astype(jnp.float32)
+        if bias_block is not None:
+            scores = scores + bias_block.astype(jnp.float32)
+        weights = jnp.exp(scores - jnp.max(scores, axis=-1, keepdims=True))
+        context = jnp.einsum("bhqk,bhkd->bhqd", weights.astype(v.dtype), v).astype(jnp.float32)
+        return (context / jnp.sum(weights, axis=-1, keepdims=True)).astype(q.dtype)
+
+    B, H, Lq, D = q.shape
+    if Lq <= _QUERY_CHUNK:
+        return attend(q, bias)
+    blocks = -(-Lq // _QUERY_CHUNK)
+    pad = blocks * _QUERY_CHUNK - Lq
+
+    def split(x: Array) -> Array:  # [b, h, Lq, n] -> [blocks, b, h, chunk, n]
+        x = jnp.pad(x, ((0, 0), (0, 0), (0, pad), (0, 0)))
+        return x.reshape(x.shape[0], x.shape[1], blocks, _QUERY_CHUNK, x.shape[-1]).transpose(2, 0, 1, 3, 4)
+
+    per_query_bias = bias is not None and bias.shape[2] != 1
+    xs = (split(q), split(bias) if per_query_bias else None)
+    out = jax.lax.map(lambda x: attend(x[0], x[1] if per_query_bias else bias), xs)  # [blocks, B, H, chunk, D]
+    return out.transpose(1, 2, 0, 3, 4).reshape(B, H, blocks * _QUERY_CHUNK, D)[:, :, :Lq]
+
+
+class FlaxRoFormerSelfOutput(nn.Module):
+    """Output projection, dropout and post-LayerNorm residual of an attention block."""
+
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.dense = _dense(self.config, self.config.hidden_size, self.dtype)
+        self.LayerNorm = _layer_norm(self.config, self.dtype)
+        self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
+
+    def __call__(self, hidden_states: Array, residual: Array, deterministic: bool = True) -> Array:
+        return self.LayerNorm(self.dropout(self.dense(hidden_states), deterministic=deterministic) + residual)
+
+
+class FlaxRoFormerAttention(nn.Module):
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.self = FlaxRoFormerSelfAttention(self.config, dtype=self.dtype)
+        self.output = FlaxRoFormerSelfOutput(self.config, dtype=self.dtype)
+
+    def __call__(self, hidden_states: Array, *args: Any, deterministic: bool = True, **kwargs: Any):
+        context, cache, probs = self.self(hidden_states, *args, deterministic=deterministic, **kwargs)
+        return self.output(context, hidden_states, deterministic=deterministic), cache, probs
+
+
+class FlaxRoFormerIntermediate(nn.Module):
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.dense = _dense(self.config, self.config.intermediate_size, self.dtype)
+        self.act = ACTIVATIONS[self.config.hidden_act]
+
+    def __call__(self, hidden_states: Array) -> Array:
+        return self.act(self.dense(hidden_states))
+
+
+class FlaxRoFormerOutput(nn.Module):
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.dense = _dense(self.config, self.config.hidden_size, self.dtype)
+        self.LayerNorm = _layer_norm(self.config, self.dtype)
+        self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
+
+    def __call__(self, hidden_states: Array, residual: Array, deterministic: bool = True) -> Array:
+        return self.LayerNorm(self.dropout(self.dense(hidden_states), deterministic=deterministic) + residual)
+
+
+class FlaxRoFormerLayer(nn.Module):
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.attention = FlaxRoFormerAttention(self.config, dtype=self.dtype)
+        if self.config.add_cross_attention:
+            self.crossattention = FlaxRoFormerAttention(self.config, dtype=self.dtype)
+        self.intermediate = FlaxRoFormerIntermediate(self.config, dtype=self.dtype)
+        self.output = FlaxRoFormerOutput(self.config, dtype=self.dtype)
+
+    def __call__(
+        self,
+        hidden_states: Array,
+        bias: Array | None,
+        rotary: Array,
+        head_mask: Array | None,
+        encoder_hidden_states: Array | None,
+        cross_bias: Array | None,
+        cache: tuple[Array, ...] | None,
+        cache_index: Array | None,
+        deterministic: bool = True,
+        output_attentions: bool = False,
+    ):
+        """One layer; ``cache`` is ``(key, value)`` or ``(key, value, cross_key, cross_value)`` (cross may be None)."""
+        self_cache = cache[:2] if cache is not None else None
+        x, new_cache, probs = self.attention(
+            hidden_states,
+            bias,
+            rotary,
+            head_mask,
+            None,
+            self_cache,
+            cache_index,
+            deterministic=deterministic,
+            output_attentions=output_attentions,
+        )
+        cross_probs = None
+        if encoder_hidden_states is not None:
+            cross_cache = cache[2:4] if cache is not None and cache[2] is not None else None
+            x, cross_kv, cross_probs = self.crossattention(
+                x,
+                cross_bias,
+                None,
+                head_mask,
+                encoder_hidden_states,
+                cross_cache,
+                None,
+                deterministic=deterministic,
+                output_attentions=output_attentions,
+            )
+            if new_cache is not None:
+                new_cache = new_cache + cross_kv
+        x = self.output(self.intermediate(x), x, deterministic=deterministic)
+        return x, new_cache, probs, cross_probs
+
+
+class FlaxRoFormerLayerCollection(nn.Module):
+    """The layers, named ``0 .. n-1`` (the reference's tree: ``encoder/layer/{n}``)."""
+
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        layer_class = FlaxRoFormerLayer
+        if self.gradient_checkpointing:
+            # deterministic and output_attentions (positions 9 and 10 counting self) are Python bools
+            layer_class = nn.remat(FlaxRoFormerLayer, static_argnums=(9, 10))
+        self.layers = [
+            layer_class(self.config, dtype=self.dtype, name=str(n)) for n in range(self.config.num_hidden_layers)
+        ]
+
+    def __call__(
+        self,
+        hidden_states: Array,
+        bias: Array | None,
+        rotary: Array,
+        head_mask: Array | None,
+        encoder_hidden_states: Array | None,
+        cross_bias: Array | None,
+        cache: FlaxRoFormerCache | None,
+        deterministic: bool = True,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> dict[str, Any]:
+        all_hidden = [hidden_states] if output_hidden_states else None
+        all_attn = [] if output_attentions else None
+        all_cross = [] if output_attentions and encoder_hidden_states is not None else None
+        new_keys, new_values, cross_keys, cross_values = [], [], [], []
+        index = cache.index if cache is not None else None
+        for n, layer in enumerate(self.layers):
+            layer_cache = None
+            if cache is not None:
+                cross = (None, None) if cache.cross_keys is None else (cache.cross_keys[n], cache.cross_values[n])
+                layer_cache = (cache.keys[n], cache.values[n], *cross)
+            layer_head_mask = head_mask[n] if head_mask is not None else None
+            hidden_states, layer_cache, probs, cross_probs = layer(
+                hidden_states,
+                bias,
+                rotary,
+                layer_head_mask,
+                encoder_hidden_states,
+                cross_bias,
+                layer_cache,
+                index,
+                deterministic,
+                output_attentions,
+            )
+            if cache is not None:
+                new_keys.append(layer_cache[0])
+                new_values.append(layer_cache[1])
+                if len(layer_cache) == 4:
+                    cross_keys.append(layer_cache[2])
+                    cross_values.append(layer_cache[3])
+            if all_hidden is not None:
+                all_hidden.append(hidden_states)
+            if all_attn is not None:
+                all_attn.append(probs)
+            if all_cross is not None:
+                all_cross.append(cross_probs)
+        new_cache = None
+        if cache is not None:
+            new_cache = FlaxRoFormerCache(
+                keys=tuple(new_keys),
+                values=tuple(new_values),
+                index=cache.index + hidden_states.shape[1],
+                cross_keys=tuple(cross_keys) if cross_keys else cache.cross_keys,
+                cross_values=tuple(cross_values) if cross_values else cache.cross_values,
+            )
+        return {
+            "last_hidden_state": hidden_states,
+            "past_key_values": new_cache,
+            "hidden_states": tuple(all_hidden) if all_hidden is not None else None,
+            "attentions": tuple(all_attn) if all_attn is not None else None,
+            "cross_attentions": tuple(all_cross) if all_cross is not None else None,
+        }
+
+
+class FlaxRoFormerEncoder(nn.Module):
+    """The rotary table (a float32 constant, any length) and the layers."""
+
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        self.layer = FlaxRoFormerLayerCollection(
+            self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing
+        )
+
+    def __call__(
+        self,
+        hidden_states: Array,
+        bias: Array | None,
+        head_mask: Array | None,
+        encoder_hidden_states: Array | None,
+        cross_bias: Array | None,
+        cache: FlaxRoFormerCache | None,
+        deterministic: bool = True,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> dict[str, Any]:
+        length = hidden_states.shape[1]
+        if cache is None:
+            rotary = rotary_table(length, self.config.head_dim)
+        else:
+            rotary = rotary_table(length, self.config.head_dim, cache.index, capacity=cache.capacity)
+        return self.layer(
+            hidden_states,
+            bias,
+            rotary,
+            head_mask,
+            encoder_hidden_states,
+            cross_bias,
+            cache,
+            deterministic=deterministic,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+
+
+def attention_bias(
+    mask: Array | None, q_len: int, k_len: int, causal: bool, dtype: Any, offset: Array | int = 0
+) -> Array | None:
+    """Additive bias ``[B or 1, 1, Lq, Lk]``: 0 where attended, the core's mask fill value where masked.
+
+    Args:
+        mask: ``[B, Lk]`` or ``[B, Lq, Lk]`` 0/1, or None.
+        causal: also hide keys after each query; query ``i`` sits at absolute position ``offset + i``.
+        offset: absolute position of the first query (the cached length; may be traced).
+    """
+    keep = None
+    if mask is not None:
+        keep = mask.astype(bool)
+        keep = keep[:, None, None, :] if keep.ndim == 2 else keep[:, None, :, :]
+    if causal:
+        rows = jnp.arange(q_len)[:, None] + offset
+        tri = jnp.arange(k_len)[None, :] <= rows  # [Lq, Lk]
+        keep = tri[None, None] if keep is None else keep & tri
+    if keep is None:
+        return None
+    fill = mask_fill_value(jnp.dtype(dtype).name)
+    return jnp.where(keep, jnp.zeros((), dtype), jnp.asarray(fill, dtype))
+
+
+class FlaxRoFormerModule(nn.Module):
+    """The bare RoFormer encoder (or decoder when ``config.is_decoder``) as a ``flax.linen`` module."""
+
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        self.embeddings = FlaxRoFormerEmbeddings(self.config, dtype=self.dtype)
+        if self.config.has_embeddings_project:
+            self.embeddings_project = _dense(self.config, self.config.hidden_size, self.dtype)
+        self.encoder = FlaxRoFormerEncoder(
+            self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing
+        )
+
+    def __call__(
+        self,
+        input_ids: Array | None = None,
+        attention_mask: Array | None = None,
+        token_type_ids: Array | None = None,
+        head_mask: Array | None = None,
+        inputs_embeds: Array | None = None,
+        encoder_hidden_states: Array | None = None,
+        encoder_attention_mask: Array | None = None,
+        cache: FlaxRoFormerCache | None = None,
+        deterministic: bool = True,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> dict[str, Any]:
+        """Encode (or decode).
+
+        Args:
+            input_ids: ``[B, L]`` int ids (or ``inputs_embeds [B, L, E]``).
+            attention_mask: ``[B, K]`` or ``[B, L, K]`` 0/1, ``K = L`` without a cache and ``K = C`` (the cache
+                capacity) with one.
+            token_type_ids: ``[B, L]``; zeros when None.
+            head_mask: ``[num_layers, H]`` float multipliers of the attention probabilities, or None.
+            encoder_hidden_states / encoder_attention_mask: ``[B, S, hidden]`` / ``[B, S]`` for cross-attention.
+            cache: decoding cache; its ``index`` is the number of positions already cached.
+
+        Returns:
+            dict with ``last_hidden_state [B, L, hidden]``, ``past_key_values`` (the updated cache or None),
+            ``hidden_states``, ``attentions``, ``cross_attentions`` (tuples or None).
+        """
+        config = self.config
+        hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds, deterministic=deterministic)
+        if config.has_embeddings_project:
+            hidden = self.embeddings_project(hidden)
+        length = hidden.shape[1]
+        if cache is None:
+            bias = attention_bias(attention_mask, length, length, config.is_decoder, self.dtype)
+        else:
+            bias = attention_bias(attention_mask, length, cache.capacity, True, self.dtype, offset=cache.index)
+        cross_bias = None
+        if encoder_hidden_states is not None and config.is_decoder:
+            encoder_hidden_states = encoder_hidden_states.astype(self.dtype)
+            cross_bias = attention_bias(
+                encoder_attention_mask, length, encoder_hidden_states.shape[1], False, self.dtype
+            )
+        else:
+            encoder_hidden_states = None
+        return self.encoder(
+            hidden,
+            bias,
+            head_mask,
+            encoder_hidden_states,
+            cross_bias,
+            cache,
+            deterministic=deterministic,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+
+
+class FlaxRoFormerPredictionHeadTransform(nn.Module):
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.dense = _dense(self.config, self.config.embedding_size, self.dtype)
+        self.act = ACTIVATIONS[self.config.hidden_act]
+        self.LayerNorm = _layer_norm(self.config, self.dtype)
+
+    def __call__(self, hidden_states: Array) -> Array:
+        return self.LayerNorm(self.act(self.dense(hidden_states)))
+
+
+class FlaxRoFormerLMPredictionHead(nn.Module):
+    """hidden ``[B, L, hidden]`` -> transform (down to E) -> decoder (tied: the word embeddings) -> ``[B, L, V]``."""
+
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.transform = FlaxRoFormerPredictionHeadTransform(self.config, dtype=self.dtype)
+        if not self.config.tie_word_embeddings:
+            self.decoder = _dense(self.config, self.config.vocab_size, self.dtype, use_bias=False)
+        self.bias = self.param("bias", jax.nn.initializers.zeros, (self.config.vocab_size,), jnp.float32)
+
+    def __call__(self, hidden_states: Array, shared_embedding: Array | None = None) -> Array:
+        hidden_states = self.transform(hidden_states)
+        if self.config.tie_word_embeddings:
+            logits = hidden_states @ shared_embedding.T.astype(self.dtype)
+        else:
+            logits = self.decoder(hidden_states)
+        return logits + self.bias.astype(self.dtype)
+
+
+class FlaxRoFormerOnlyMLMHead(nn.Module):
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.predictions = FlaxRoFormerLMPredictionHead(self.config, dtype=self.dtype)
+
+    def __call__(self, sequence_output: Array, shared_embedding: Array | None = None) -> Array:
+        return self.predictions(sequence_output, shared_embedding)
+
+
+class FlaxRoFormerClassificationHead(nn.Module):
+    """First position -> dropout -> dense -> hidden_act -> dropout -> out_proj: ``[B, num_labels]``."""
+
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.dense = _dense(self.config, self.config.hidden_size, self.dtype)
+        self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
+        self.out_proj = _dense(self.config, self.config.num_labels, self.dtype)
+        self.act = ACTIVATIONS[self.config.hidden_act]
+
+    def __call__(self, features: Array, deterministic: bool = True) -> Array:
+        x = self.dropout(features[:, 0], deterministic=deterministic)
+        x = self.dropout(self.act(self.dense(x)), deterministic=deterministic)
+        return self.out_proj(x)
+
+
+# ---- head modules -----------------------------------------------------------------------------------------------
+
+
+class _HeadModule(nn.Module):
+    """A head module: the encoder under ``roformer`` plus the head's own layers."""
+
+    config: RoFormerConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def _encoder(self) -> FlaxRoFormerModule:
+        return FlaxRoFormerModule(
+            self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing, name="roformer"
+        )
+
+
+class FlaxRoFormerForMaskedLMModule(_HeadModule):
+    def setup(self) -> None:
+        self.roformer = self._encoder()
+        self.cls = FlaxRoFormerOnlyMLMHead(self.config, dtype=self.dtype)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        base = self.roformer(*args, **kwargs)
+        shared = None
+        if self.config.tie_word_embeddings:
+            shared = self.roformer.variables["params"]["embeddings"]["word_embeddings"]["embedding"]
+        base["logits"] = self.cls(base.pop("last_hidden_state"), shared)
+        return base
+
+
+class FlaxRoFormerForCausalLMModule(FlaxRoFormerForMaskedLMModule):
+    """Same layers and tree as the masked LM; causal when ``config.is_decoder``."""
+
+
+class FlaxRoFormerForSequenceClassificationModule(_HeadModule):
+    def setup(self) -> None:
+        self.roformer = self._encoder()
+        self.classifier = FlaxRoFormerClassificationHead(self.config, dtype=self.dtype)
+
+    def __call__(self, *args: Any, deterministic: bool = True, **kwargs: Any) -> dict[str, Any]:
+        base = self.roformer(*args, deterministic=deterministic, **kwargs)
+        base["logits"] = self.classifier(base.pop("last_hidden_state"), deterministic=deterministic)
+        return base
+
+
+class FlaxRoFormerForMultipleChoiceModule(_HeadModule):
+    """Inputs already flattened to ``[B * C, L]``; each choice is summarized by its last position (no dropout)."""
+
+    def setup(self) -> None:
+        self.roformer = self._encoder()
+        self.classifier = _dense(self.config, 1, self.dtype)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        base = self.roformer(*args, **kwargs)
+        base["logits"] = self.classifier(base.pop("last_hidden_state")[:, -1])  # [B * C, 1]
+        return base
+
+
+class FlaxRoFormerForTokenClassificationModule(_HeadModule):
+    def setup(self) -> None:
+        self.roformer = self._encoder()
+        self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
+        self.classifier = _dense(self.config, self.config.num_labels, self.dtype)
+
+    def __call__(self, *args: Any, deterministic: bool = True, **kwargs: Any) -> dict[str, Any]:
+        base = self.roformer(*args, deterministic=deterministic, **kwargs)
+        hidden = self.dropout(base.pop("last_hidden_state"), deterministic=deterministic)
+        base["logits"] = self.classifier(hidden)
+        return base
+
+
+class FlaxRoFormerForQuestionAnsweringModule(_HeadModule):
+    def setup(self) -> None:
+        self.roformer = self._encoder()
+        self.qa_outputs = _dense(self.config, 2, self.dtype)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        base = self.roformer(*args, **kwargs)
+        logits = self.qa_outputs(base.pop("last_hidden_state"))
+        base["start_logits"], base["end_logits"] = logits[..., 0], logits[..., 1]
+        return base
+
+
+# ---- losses (the rules of roformer_core.losses) -----------------------------------------------------------------
+
+
+def _cross_entropy(logits: Array, labels: Array, ignore_index: int = losses.IGNORE_INDEX) -> Array:
+    """Mean cross-entropy of ``logits [..., C]`` against int ``labels [...]`` over the labels != ``ignore_index``."""
+    logits = logits.reshape(-1, logits.shape[-1]).astype(jnp.float32)
+    labels = labels.reshape(-1)
+    keep = labels != ignore_index
+    safe = jnp.where(keep, labels, 0).astype(jnp.int32)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    picked = jnp.take_along_axis(logp, safe[:, None], axis=-1)[:, 0]
+    return -jnp.sum(jnp.where(keep, picked, 0.0)) / jnp.sum(keep)
+
+
+def _sequence_classification_loss(logits: Array, labels: Array, problem_type: str) -> Array:
+    logits = logits.astype(jnp.float32)
+    if problem_type == losses.REGRESSION:
+        return jnp.mean((jnp.squeeze(logits) - jnp.squeeze(labels).astype(jnp.float32)) ** 2)
+    if problem_type == losses.SINGLE_LABEL:
+        return _cross_entropy(logits, labels)
+    y = labels.astype(jnp.float32)
+    return jnp.mean(jnp.maximum(logits, 0) - logits * y + jnp.log1p(jnp.exp(-jnp.abs(logits))))
+
+
+def _qa_loss(start_logits: Array, end_logits: Array, start_positions: Array, end_positions: Array) -> Array:
+    ignored = losses.qa_ignored_index(start_logits.shape[1])
+    parts = []
+    for logits, positions in ((start_logits, start_positions), (end_logits, end_positions)):
+        positions = jnp.clip(positions.reshape(-1), 0, ignored)
+        parts.append(_cross_entropy(logits, positions, ignore_index=ignored))
+    return (parts[0] + parts[1]) / 2
+
+
+# ---- parameter tree <-> canonical names -------------------------------------------------------------------------
+
+_LEAF = {LINEAR: "kernel", EMBEDDING: "embedding", NORM_WEIGHT: "scale", BIAS: "bias", NORM_BIAS: "bias"}
+
+
+def flax_path(name: str, kind: str) -> tuple[str, ...]:
+    """The Flax parameter path of a canonical name (``a.b.weight`` of a Linear -> ``('a', 'b', 'kernel')``)."""
+    parts = name.split(".")
+    if kind == BIAS and parts[-1] != "bias":  # cls.predictions.bias is a bare parameter named "bias"
+        return tuple(parts)
+    return (*parts[:-1], _LEAF[kind])
+
+
+def params_from_canonical(
+    config: RoFormerConfig, head: HeadSpec, arrays: Mapping[str, np.ndarray]
+) -> dict[tuple[str, ...], np.ndarray]:
+    """Flat Flax params (path -> float32 array) from canonical arrays; Linear weights are transposed to kernels."""
+    out = {}
+    for spec in model_schema(config, head):
+        if not spec.stored or spec.kind == ROTARY_TABLE or spec.name not in arrays:
+            continue
+        value = np.asarray(arrays[spec.name], dtype=np.float32)
+        out[flax_path(spec.name, spec.kind)] = value.T if spec.kind == LINEAR else value
+    return out
+
+
+def params_to_canonical(config: RoFormerConfig, head: HeadSpec, params: Params) -> dict[str, np.ndarray]:
+    """The stored canonical state dict (float32 numpy, PyTorch layout) of a Flax parameter tree.
+
+    The rotary table is written with ``max_position_embeddings`` rows, as the reference stores it.
+    """
+    flat = flatten_dict(jax.device_get(params))
+    out = {}
+    for spec in model_schema(config, head):
+        if not spec.stored:
+            continue
+        if spec.kind == ROTARY_TABLE:
+            out[spec.name] = sinusoidal_table(*spec.shape)
+            continue
+        value = np.asarray(flat[flax_path(spec.name, spec.kind)], dtype=np.float32)
+        out[spec.name] = np.ascontiguousarray(value.T if spec.kind == LINEAR else value)
+    return out
+
+
+# ---- model objects ----------------------------------------------------------------------------------------------
+
+# Flags that change the traced computation: the jitted forward is compiled per combination (and input shapes).
+_STATIC = ("train", "output_attentions", "output_hidden_states", "problem_type", "past_length", "num_choices")
+
+
+class FlaxRoFormerPreTrainedModel:
+    """Shared construction, loading, saving, input checks and the jitted call of every Flax model class.
+
+    Args:
+        config: the model config (validated).
+        input_shape: shape of the dummy input used to initialize the parameters.
+        seed: seed of the random initialization.
+        dtype: computation dtype (``jnp.float32`` or ``jnp.bfloat16``); parameters stay float32 and the rotary
+            table float32 whatever this is.
+        _do_init: initialize random parameters (False leaves ``params`` None, to be set by the caller).
+        gradient_checkpointing: recompute each layer's activations in the backward pass (``nn.remat``).
+    """
+
+    module_class: type[nn.Module] = FlaxRoFormerModule
+    head: HeadSpec = MODEL
+
+    def __init__(
+        self,
+        config: RoFormerConfig,
+        input_shape: tuple[int, ...] = (1, 1),
+        seed: int = 0,
+        dtype: Any = jnp.float32,
+        _do_init: bool = True,
+        gradient_checkpointing: bool = False,
+    ) -> None:
+        if not isinstance(config, RoFormerConfig):
+            raise TypeError(f"config must be a RoFormerConfig, got {type(config).__name__}")
+        if self.head is QUESTION_ANSWERING:
+            config.num_labels = 2  # as the reference's QA constructor does
+        config.validate()
+        self.config = config
+        self.dtype = jnp.dtype(dtype)
+        self.input_shape = input_shape
+        self._build_module(gradient_checkpointing)
+        self.params = self.init_weights(jax.random.PRNGKey(seed), input_shape) if _do_init else None
+
+    # -- module and jitted call ------------------------------------------------------------------------------
+    def _build_module(self, gradient_checkpointing: bool) -> None:
+        self.gradient_checkpointing = gradient_checkpointing
+        self.module = self.module_class(
+            config=self.config, dtype=self.dtype, gradient_checkpointing=gradient_checkpointing
+        )
+        self._jit_forward = jax.jit(self._forward, static_argnames=_STATIC)
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute each layer in the backward pass (``nn.remat``); the parameter tree is unchanged."""
+        self._build_module(True)
+
+    def disable_gradient_checkpointing(self) -> None:
+        self._build_module(False)
+
+    def _dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, Array]:
+        shape = input_shape[-2:] if self.head is MULTIPLE_CHOICE else input_shape
+        inputs = {"input_ids": jnp.zeros(shape, jnp.int32)}
+        if self.config.add_cross_attention:
+            inputs["encoder_hidden_states"] = jnp.zeros((shape[0], 1, self.config.hidden_size), self.dtype)
+        return inputs
+
+    def init_weights(self, rng: Array, input_shape: tuple[int, ...] = (1, 1)) -> dict[str, Any]:
+        """Random parameters (normal(initializer_range) weights, zero biases, unit LayerNorm scales)."""
+        inputs = self._dummy_inputs(input_shape)
+        params_rng, dropout_rng = jax.random.split(rng)
+        init = jax.jit(lambda rngs, inputs: self.module.init(rngs, **inputs))
+        return init({"params": params_rng, "dropout": dropout_rng}, inputs)["params"]
+
+    def _forward(
+        self,
+        params: Params,
+        inputs: dict[str, Array | None],
+        targets: dict[str, Array],
+        cache: FlaxRoFormerCache | None,
+        dropout_rng: Array | None,
+        *,
+        train: bool,
+        output_attentions: bool,
+        output_hidden_states: bool,
+        problem_type: str | None,
+        past_length: int | None,
+        num_choices: int | None,
+    ) -> dict[str, Any]:
+        rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+        out = self.module.apply(
+            {"params": params},
+            **inputs,
+            cache=cache,
+            deterministic=not train,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            rngs=rngs,
+        )
+        if past_length is not None and out.get("attentions") is not None:
+            # the cache buffers are longer than what is filled: report [B, H, L, P + L] like PyTorch
+            queries = out["attentions"][0].shape[2]
+            out["attentions"] = tuple(a[..., : past_length + queries] for a in out["attentions"])
+        if num_choices is not None:
+            out["logits"] = out["logits"].reshape(-1, num_choices)  # [B, C]
+        if targets:
+            out["loss"] = self._loss(out, targets, problem_type)
+        return out
+
+    def _loss(self, out: dict[str, Any], targets: dict[str, Array], problem_type: str | None) -> Array:
+        raise NotImplementedError
+
+    # -- calling ---------------------------------------------------------------------------------------------
+    def _check_inputs(self, input_ids: Any, inputs_embeds: Any, token_type_ids: Any) -> None:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("give exactly one of input_ids and inputs_embeds")
+        if input_ids is not None:
+            if jnp.issubdtype(input_ids.dtype, jnp.floating):
+                raise ValueError(f"input_ids must be integers, got {input_ids.dtype}")
+            if not _is_traced(input_ids) and input_ids.size:
+                ids = np.asarray(input_ids)
+                check_id_range("input_ids", int(ids.min()), int(ids.max()), self.config.vocab_size)
+        if token_type_ids is not None and not _is_traced(token_type_ids) and token_type_ids.size:
+            types = np.asarray(token_type_ids)
+            check_id_range(
+                "token_type_ids", int(types.min()), int(types.max()), self.config.type_vocab_size, "type_vocab_size"
+            )
+
+    def _head_mask(self, head_mask: Any) -> Array | None:
+        layers, heads = self.config.num_hidden_layers, self.config.num_attention_heads
+        if head_mask is None:
+            return None
+        head_mask = jnp.asarray(head_mask)
+        if head_mask.shape not in ((heads,), (layers, heads)):
+            raise ValueError(f"head_mask must have shape [{heads}] or [{layers}, {heads}], got {list(head_mask.shape)}")
+        return jnp.broadcast_to(head_mask.astype(jnp.float32), (layers, heads))
+
+    def _prepare_cache(
+        self, past_key_values: FlaxRoFormerCache | None, use_cache: bool, batch: int, length: int, mask: Any
+    ) -> tuple[FlaxRoFormerCache | None, int | None]:
+        """The cache to run with (grown when the new tokens do not fit) and the cached length P if known."""
+        if not use_cache:
+            return None, None
+        if past_key_values is None:
+            return FlaxRoFormerCache.empty(self.config, batch, length, self.dtype), 0
+        if not isinstance(past_key_values, FlaxRoFormerCache):
+            raise TypeError(
+                f"past_key_values must be the FlaxRoFormerCache a previous call returned, got {type(past_key_values)}"
+            )
+        if _is_traced(past_key_values.index):
+            past = None if mask is None else mask.shape[-1] - length
+        else:
+            past = int(past_key_values.index)
+        if past is not None and past + length > past_key_values.capacity:
+            if _is_traced(past_key_values.keys[0]):
+                raise ValueError(
+                    f"the cache holds {past_key_values.capacity} positions, {past + length} are needed: create it "
+                    "with init_cache(batch_size, max_length) large enough"
+                )
+            # grow in steps, so that decoding token by token recompiles rarely
+            capacity = max(past + length, 2 * past_key_values.capacity)
+            past_key_values = past_key_values.grown(capacity)
+        return past_key_values, past
+
+    def init_cache(self, batch_size: int, max_length: int) -> FlaxRoFormerCache:
+        """An empty decoding cache for ``batch_size`` sequences of up to ``max_length`` positions."""
+        return FlaxRoFormerCache.empty(self.config, batch_size, max_length, self.dtype)
+
+    def _call(
+        self,
+        input_ids: Any,
+        attention_mask: Any,
+        token_type_ids: Any,
+        head_mask: Any,
+        inputs_embeds: Any,
+        encoder_hidden_states: Any,
+        encoder_attention_mask: Any,
+        past_key_values: FlaxRoFormerCache | None,
+        use_cache: bool | None,
+        targets: dict[str, Any],
+        params: Params | None,
+        dropout_rng: Array | None,
+        train: bool,
+        output_attentions: bool | None,
+        output_hidden_states: bool | None,
+        return_dict: bool | None,
+        num_choices: int | None = None,
+    ) -> ModelOutput | tuple:
+        config = self.config
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        use_cache = bool((config.use_cache if use_cache is None else use_cache) and config.is_decoder)
+        input_ids = None if input_ids is None else jnp.asarray(input_ids)
+        inputs_embeds = None if inputs_embeds is None else jnp.asarray(inputs_embeds)
+        token_type_ids = None if token_type_ids is None else jnp.asarray(token_type_ids)
+        attention_mask = None if attention_mask is None else jnp.asarray(attention_mask)
+        self._check_inputs(input_ids, inputs_embeds, token_type_ids)
+        shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:-1]
+        if len(shape) != 2:
+            raise ValueError(f"input_ids must be [batch, length], got shape {list(shape)}")
+        batch, length = shape
+        if token_type_ids is not None and tuple(token_type_ids.shape) != (batch, length):
+            raise ValueError(
+                f"token_type_ids shape {list(token_type_ids.shape)} differs from input shape {[batch, length]}"
+            )
+        if past_key_values is not None and not config.is_decoder:
+            raise ValueError("past_key_values are only used by decoders (config.is_decoder=True)")
+        cache, past = self._prepare_cache(past_key_values, use_cache, batch, length, attention_mask)
+        if attention_mask is not None:
+            check_attention_mask(tuple(attention_mask.shape), batch, length, past or 0)
+        if cache is not None:
+            # the mask covers the cache's capacity; unfilled slots are hidden by the causal mask
+            if attention_mask is None:
+                attention_mask = jnp.ones((batch, cache.capacity), jnp.int32)
+            else:
+                pad = [(0, 0)] * (attention_mask.ndim - 1) + [(0, cache.capacity - attention_mask.shape[-1])]
+                attention_mask = jnp.pad(attention_mask.astype(jnp.int32), pad, constant_values=1)
+        cross = encoder_hidden_states is not None and config.is_decoder
+        if encoder_hidden_states is not None and config.is_decoder and not config.add_cross_attention:
+            raise ValueError(
+                "encoder_hidden_states were given to a decoder built without cross-attention: set "
+                "add_cross_attention=True in the config"
+            )
+        if cross and encoder_attention_mask is not None:
+            enc_len = encoder_hidden_states.shape[1]
+            check_attention_mask(tuple(jnp.shape(encoder_attention_mask)), batch, enc_len, 0, "encoder_attention_mask")
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+            "head_mask": self._head_mask(head_mask),
+            "inputs_embeds": inputs_embeds,
+            "encoder_hidden_states": None if not cross else jnp.asarray(encoder_hidden_states),
+            "encoder_attention_mask": None
+            if not cross or encoder_attention_mask is None
+            else jnp.asarray(encoder_attention_mask),
+        }
+        targets = {k: jnp.asarray(v) for k, v in targets.items() if v is not None}
+        problem_type = self._resolve_problem_type(targets)
+        if train and dropout_rng is None and (config.hidden_dropout_prob or config.attention_probs_dropout_prob):
+            raise ValueError("train=True needs a dropout_rng (a jax.random key)")
+        out = self._jit_forward(
+            self.params if params is None else params,
+            inputs,
+            targets,
+            cache,
+            dropout_rng if train else None,
+            train=bool(train),
+            output_attentions=bool(output_attentions),
+            output_hidden_states=bool(output_hidden_states),
+            problem_type=problem_type,
+            # static only when attention maps are sliced, so token-by-token decoding reuses one compilation
+            past_length=past if cache is not None and output_attentions else None,
+            num_choices=num_choices,
+        )
+        if not use_cache:
+            out["past_key_values"] = None
+        fields = set(self.head.output_fields)
+        output = output_class_for(self.head)(**{k: v for k, v in out.items() if k in fields})
+        use_dict = config.return_dict if return_dict is None else return_dict
+        return output if use_dict else output.to_tuple()
+
+    def _resolve_problem_type(self, targets: dict[str, Array]) -> str | None:
+        return None
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def canonical_state_dict(self) -> dict[str, np.ndarray]:
+        """The stored (untied) parameters as float32 numpy arrays under their canonical (PyTorch) names."""
+        return params_to_canonical(self.config, self.head, self.params)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, params: Params | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` (canonical names, atomically) that every port loads."""
+        config = self.config.copy()
+        config.extra["architectures"] = [self.head.class_name]
+        config.extra["torch_dtype"] = "float32"
+        state = params_to_canonical(self.config, self.head, self.params if params is None else params)
+        return save_checkpoint(save_directory, config, state)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_path: str | os.PathLike,
+        *,
+        config: RoFormerConfig | None = None,
+        dtype: Any = jnp.float32,
+        seed: int = 0,
+        **config_overrides: Any,
+    ):
+        """Load a checkpoint directory written by the reference or by any of our ports.
+
+        Reads what :func:`roformer_core.checkpoint.load_checkpoint` reads (``model.safetensors``, sharded
+        safetensors, ``pytorch_model.bin`` with ``weights_only``, the reference's ``flax_model.msgpack``).
+        Weights of another head are skipped and this head's missing weights freshly initialized (with a
+        warning); anything else that does not fit is reported, every parameter by name, at once.
+
+        Args:
+            pretrained_path: checkpoint directory.
+            config: use this config instead of the directory's ``config.json``.
+            dtype: computation dtype.
+            seed: seed for the parameters that are newly initialized.
+            **config_overrides: config fields to change (``max_position_embeddings=4096``, ``num_labels=5``).
+        """
+        file_config, state = load_checkpoint(pretrained_path, **config_overrides)
+        return cls.from_state_dict(config or file_config, state, dtype=dtype, seed=seed, source=str(pretrained_path))
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        config: RoFormerConfig,
+        state: Mapping[str, np.ndarray],
+        dtype: Any = jnp.float32,
+        seed: int = 0,
+        source: str = "",
+    ):
+        """Build this class from a canonical state dict, checked against the schema (see :meth:`from_pretrained`)."""
+        model = cls(config, seed=seed, dtype=dtype, _do_init=False)
+        plan = resolve_checkpoint(model.config, cls.head, state, source=source)
+        flat = params_from_canonical(model.config, cls.head, plan.arrays)
+        if plan.newly_initialized:
+            logger.warning(
+                "%s: weights not in the checkpoint, newly initialized: %s",
+                cls.__name__,
+                ", ".join(plan.newly_initialized),
+            )
+            fresh = flatten_dict(jax.device_get(model.init_weights(jax.random.PRNGKey(seed), model.input_shape)))
+            flat = {**fresh, **flat}
+        if plan.ignored:
+            logger.warning("%s: checkpoint weights not used by this class: %s", cls.__name__, ", ".join(plan.ignored))
+        expected = flatten_dict(jax.eval_shape(lambda: model.init_weights(jax.random.PRNGKey(0), model.input_shape)))
+        if set(expected) != set(flat):  # the schema and the module tree disagree: a bug, not a user error
+            raise RuntimeError(f"parameter tree mismatch: {sorted(set(expected) ^ set(flat))}")
+        model.params = jax.tree_util.tree_map(jnp.asarray, unflatten_dict(flat))
+        return model
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dtype={self.dtype.name}, config={self.config.to_dict()})"
+
+
+def _call_doc(extra: str = "") -> str:
+    return f"""Run the model (jit-compiled, cached per input shape and flags).
+
+        Args:
+            input_ids: ``[B, L]`` int ids in ``[0, vocab_size)`` (or ``inputs_embeds [B, L, E]``).
+            attention_mask: ``[B, P + L]`` (or ``[B, L, P + L]``) 1 = attend, 0 = padding; ``P`` = cached length.
+            token_type_ids: ``[B, L]`` in ``[0, type_vocab_size)``; zeros by default.
+            head_mask: ``[H]`` or ``[num_layers, H]`` float multipliers of the attention probabilities.
+            params: parameters to use instead of ``self.params`` (e.g. inside a train step).
+            dropout_rng: ``jax.random`` key for dropout (needed with ``train=True``).
+            train: enable dropout.
+            output_attentions / output_hidden_states / return_dict: as in the reference.{extra}
+
+        Returns:
+            the head's output class (a :class:`roformer_core.ModelOutput`, fields as in PyTorch) or its tuple.
+        """
+
+
+class FlaxRoFormerModel(FlaxRoFormerPreTrainedModel):
+    """The bare RoFormer encoder (or decoder when ``config.is_decoder``): outputs the final hidden states."""
+
+    module_class = FlaxRoFormerModule
+    head = MODEL
+
+    def __call__(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        head_mask: Any = None,
+        params: Params | None = None,
+        dropout_rng: Array | None = None,
+        train: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        inputs_embeds: Any = None,
+        encoder_hidden_states: Any = None,
+        encoder_attention_mask: Any = None,
+        past_key_values: FlaxRoFormerCache | None = None,
+        use_cache: bool | None = None,
+    ) -> ModelOutput | tuple:
+        return self._call(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            head_mask,
+            inputs_embeds,
+            encoder_hidden_states,
+            encoder_attention_mask,
+            past_key_values,
+            use_cache,
+            {},
+            params,
+            dropout_rng,
+            train,
+            output_attentions,
+            output_hidden_states,
+            return_dict,
+        )
+
+    __call__.__doc__ = _call_doc(
+        """
+            inputs_embeds: ``[B, L, E]`` instead of ``input_ids``.
+            encoder_hidden_states / encoder_attention_mask: ``[B, S, hidden]`` / ``[B, S]`` (decoders with
+                cross-attention).
+            past_key_values: the :class:`FlaxRoFormerCache` of a previous call (decoders).
+            use_cache: return the cache (decoders; default ``config.use_cache``)."""
+    )
+
+
+class _EncoderHeadModel(FlaxRoFormerPreTrainedModel):
+    """Heads called as ``model(input_ids, ..., labels=...)`` (no cache)."""
+
+    def __call__(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        head_mask: Any = None,
+        params: Params | None = None,
+        dropout_rng: Array | None = None,
+        train: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        inputs_embeds: Any = None,
+        labels: Any = None,
+    ) -> ModelOutput | tuple:
+        return self._call(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            head_mask,
+            inputs_embeds,
+            None,
+            None,
+            None,
+            False,
+            {"labels": labels},
+            params,
+            dropout_rng,
+            train,
+            output_attentions,
+            output_hidden_states,
+            return_dict,
+        )
+
+    __call__.__doc__ = _call_doc(
+        """
+            inputs_embeds: ``[B, L, E]`` instead of ``input_ids``.
+            labels: targets (see the class docstring); when given the output has ``loss``."""
+    )
+
+
+class FlaxRoFormerForMaskedLM(FlaxRoFormerPreTrainedModel):
+    """Masked language model: logits ``[B, L, V]``; ``labels [B, L]`` (-100 ignored) give the mean CE ``loss``."""
+
+    module_class = FlaxRoFormerForMaskedLMModule
+    head = MASKED_LM
+
+    def __init__(self, config: RoFormerConfig, *args: Any, **kwargs: Any) -> None:
+        if config.is_decoder:
+            logger.warning("FlaxRoFormerForMaskedLM with is_decoder=True attends causally; set is_decoder=False")
+        super().__init__(config, *args, **kwargs)
+
+    def __call__(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        head_mask: Any = None,
+        params: Params | None = None,
+        dropout_rng: Array | None = None,
+        train: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        inputs_embeds: Any = None,
+        encoder_hidden_states: Any = None,
+        encoder_attention_mask: Any = None,
+        labels: Any = None,
+    ) -> ModelOutput | tuple:
+        return self._call(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            head_mask,
+            inputs_embeds,
+            encoder_hidden_states,
+            encoder_attention_mask,
+            None,
+            False,
+            {"labels": labels},
+            params,
+            dropout_rng,
+            train,
+            output_attentions,
+            output_hidden_states,
+            return_dict,
+        )
+
+    __call__.__doc__ = _call_doc(
+        """
+            inputs_embeds: ``[B, L, E]`` instead of ``input_ids``.
+            labels: ``[B, L]`` in ``[0, V)`` or -100 (ignored)."""
+    )
+
+    def _loss(self, out: dict[str, Any], targets: dict[str, Array], problem_type: str | None) -> Array:
+        return _cross_entropy(out["logits"], targets["labels"])
+
+
+class FlaxRoFormerForCausalLM(FlaxGenerationMixin, FlaxRoFormerPreTrainedModel):
+    """Causal language model (needs ``config.is_decoder=True``): logits ``[B, L, V]``, a decoding cache, ``generate``.
+
+    The reference's Flax port has no causal LM; this one has the PyTorch class's behaviour and parameters (the
+    same tree as the masked LM).
+    """
+
+    module_class = FlaxRoFormerForCausalLMModule
+    head = CAUSAL_LM
+
+    def __init__(self, config: RoFormerConfig, *args: Any, **kwargs: Any) -> None:
+        if not config.is_decoder:
+            logger.warning("FlaxRoFormerForCausalLM with is_decoder=False is bidirectional; set is_decoder=True")
+        super().__init__(config, *args, **kwargs)
+
+    def __call__(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        head_mask: Any = None,
+        params: Params | None = None,
+        dropout_rng: Array | None = None,
+        train: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        inputs_embeds: Any = None,
+        encoder_hidden_states: Any = None,
+        encoder_attention_mask: Any = None,
+        past_key_values: FlaxRoFormerCache | None = None,
+        use_cache: bool | None = None,
+        labels: Any = None,
+    ) -> ModelOutput | tuple:
+        return self._call(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            head_mask,
+            inputs_embeds,
+            encoder_hidden_states,
+            encoder_attention_mask,
+            past_key_values,
+            use_cache,
+            {"labels": labels},
+            params,
+            dropout_rng,
+            train,
+            output_attentions,
+            output_hidden_states,
+            return_dict,
+        )
+
+    __call__.__doc__ = _call_doc(
+        """
+            inputs_embeds: ``[B, L, E]`` instead of ``input_ids``.
+            encoder_hidden_states / encoder_attention_mask: ``[B, S, hidden]`` / ``[B, S]`` (cross-attention).
+            past_key_values: the :class:`FlaxRoFormerCache` of a previous call.
+            use_cache: return the cache (default ``config.use_cache``).
+            labels: ``[B, L]``, the input ids themselves: position t is scored against label t + 1 (-100 ignored)."""
+    )
+
+    def _loss(self, out: dict[str, Any], targets: dict[str, Array], problem_type: str | None) -> Array:
+        return _cross_entropy(out["logits"][:, :-1], targets["labels"][:, 1:])
+
+
+class FlaxRoFormerForSequenceClassification(_EncoderHeadModel):
+    """Sequence classification / regression from the first token: logits ``[B, num_labels]``.
+
+    ``labels``: ``[B]`` class ids (single-label), ``[B]`` floats (regression, num_labels == 1) or
+    ``[B, num_labels]`` 0/1 floats (multi-label); the kind is ``config.problem_type`` or inferred (and stored in
+    the config) on first use, as in the reference.
+    """
+
+    module_class = FlaxRoFormerForSequenceClassificationModule
+    head = SEQUENCE_CLASSIFICATION
+
+    def _resolve_problem_type(self, targets: dict[str, Array]) -> str | None:
+        if "labels" not in targets:
+            return None
+        labels = targets["labels"]
+        problem = losses.resolve_problem_type(
+            self.config.problem_type, self.config.num_labels, not jnp.issubdtype(labels.dtype, jnp.floating)
+        )
+        self.config.problem_type = problem
+        return problem
+
+    def _loss(self, out: dict[str, Any], targets: dict[str, Array], problem_type: str | None) -> Array:
+        return _sequence_classification_loss(out["logits"], targets["labels"], problem_type)
+
+
+class FlaxRoFormerForMultipleChoice(_EncoderHeadModel):
+    """Multiple choice: inputs ``[B, C, L]`` (or ``inputs_embeds [B, C, L, E]``), logits ``[B, C]``, ``labels [B]``.
+
+    Like the reference, each choice is summarized by its **last** position (even when that is padding).
+    """
+
+    module_class = FlaxRoFormerForMultipleChoiceModule
+    head = MULTIPLE_CHOICE
+
+    def __init__(self, config: RoFormerConfig, input_shape: tuple[int, ...] = (1, 1, 1), **kwargs: Any) -> None:
+        super().__init__(config, input_shape, **kwargs)
+
+    def __call__(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        head_mask: Any = None,
+        params: Params | None = None,
+        dropout_rng: Array | None = None,
+        train: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        inputs_embeds: Any = None,
+        labels: Any = None,
+    ) -> ModelOutput | tuple:
+        ref = input_ids if input_ids is not None else inputs_embeds
+        if ref is None:
+            raise ValueError("give exactly one of input_ids and inputs_embeds")
+        expected = 3 if input_ids is not None else 4
+        if jnp.ndim(ref) != expected:
+            raise ValueError(f"multiple-choice inputs must be [batch, choices, length], got shape {list(ref.shape)}")
+
+        def flat(x: Any) -> Any:
+            return None if x is None else jnp.reshape(jnp.asarray(x), (-1, *jnp.shape(x)[2:]))
+
+        return self._call(
+            flat(input_ids),
+            flat(attention_mask),
+            flat(token_type_ids),
+            head_mask,
+            flat(inputs_embeds),
+            None,
+            None,
+            None,
+            False,
+            {"labels": labels},
+            params,
+            dropout_rng,
+            train,
+            output_attentions,
+            output_hidden_states,
+            return_dict,
+            num_choices=jnp.shape(ref)[1],
+        )
+
+    __call__.__doc__ = _call_doc(
+        """
+            input_ids / attention_mask / token_type_ids: ``[B, C, L]`` (flattened to ``[B * C, L]`` inside).
+            inputs_embeds: ``[B, C, L, E]`` instead of ``input_ids``.
+            labels: ``[B]`` in ``[0, C)``."""
+    )
+
+    def _loss(self, out: dict[str, Any], targets: dict[str, Array], problem_type: str | None) -> Array:
+        return _cross_entropy(out["logits"], targets["labels"])
+
+
+class FlaxRoFormerForTokenClassification(_EncoderHeadModel):
+    """Per-token classification: logits ``[B, L, num_labels]``; ``labels [B, L]`` (-100 ignored)."""
+
+    module_class = FlaxRoFormerForTokenClassificationModule
+    head = TOKEN_CLASSIFICATION
+
+    def _loss(self, out: dict[str, Any], targets: dict[str, Array], problem_type: str | None) -> Array:
+        return _cross_entropy(out["logits"], targets["labels"])
+
+
+class FlaxRoFormerForQuestionAnswering(FlaxRoFormerPreTrainedModel):
+    """Extractive QA: ``start_logits``, ``end_logits`` ``[B, L]``; positions outside ``[0, L)`` are ignored.
+
+    Like the reference, the constructor sets ``config.num_labels = 2`` on the config it is given.
+    """
+
+    module_class = FlaxRoFormerForQuestionAnsweringModule
+    head = QUESTION_ANSWERING
+
+    def __call__(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        head_mask: Any = None,
+        params: Params | None = None,
+        dropout_rng: Array | None = None,
+        train: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        inputs_embeds: Any = None,
+        start_positions: Any = None,
+        end_positions: Any = None,
+    ) -> ModelOutput | tuple:
+        targets = {}
+        if start_positions is not None and end_positions is not None:
+            targets = {"start_positions": start_positions, "end_positions": end_positions}
+        return self._call(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            head_mask,
+            inputs_embeds,
+            None,
+            None,
+            None,
+            False,
+            targets,
+            params,
+            dropout_rng,
+            train,
+            output_attentions,
+            output_hidden_states,
+            return_dict,
+        )
+
+    __call__.__doc__ = _call_doc(
+        """
+            inputs_embeds: ``[B, L, E]`` instead of ``input_ids``.
+            start_positions / end_positions: ``[B]`` answer span; both needed for ``loss``."""
+    )
+
+    def _loss(self, out: dict[str, Any], targets: dict[str, Array], problem_type: str | None) -> Array:
+        return _qa_loss(out["start_logits"], out["end_logits"], targets["start_positions"], targets["end_positions"])
