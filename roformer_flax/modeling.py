@@ -33,6 +33,7 @@ from roformer_core import losses
 from roformer_core.checkpoint import load_checkpoint, save_checkpoint
 from roformer_core.config import RoFormerConfig
 from roformer_core.constants import mask_fill_value
+from roformer_core.formats import flax_param_path
 from roformer_core.heads import (
     CAUSAL_LM,
     MASKED_LM,
@@ -46,11 +47,7 @@ from roformer_core.heads import (
 from roformer_core.outputs import OUTPUT_CLASSES, ModelOutput, output_class_for
 from roformer_core.rotary import sinusoidal_table
 from roformer_core.schema import (
-    BIAS,
-    EMBEDDING,
     LINEAR,
-    NORM_BIAS,
-    NORM_WEIGHT,
     ROTARY_TABLE,
     model_schema,
     resolve_checkpoint,
@@ -873,17 +870,6 @@ def _qa_loss(start_logits: Array, end_logits: Array, start_positions: Array, end
 
 # ---- parameter tree <-> canonical names -------------------------------------------------------------------------
 
-_LEAF = {LINEAR: "kernel", EMBEDDING: "embedding", NORM_WEIGHT: "scale", BIAS: "bias", NORM_BIAS: "bias"}
-
-
-def flax_path(name: str, kind: str) -> tuple[str, ...]:
-    """The Flax parameter path of a canonical name (``a.b.weight`` of a Linear -> ``('a', 'b', 'kernel')``)."""
-    parts = name.split(".")
-    if kind == BIAS and parts[-1] != "bias":  # cls.predictions.bias is a bare parameter named "bias"
-        return tuple(parts)
-    return (*parts[:-1], _LEAF[kind])
-
-
 def params_from_canonical(
     config: RoFormerConfig, head: HeadSpec, arrays: Mapping[str, np.ndarray]
 ) -> dict[tuple[str, ...], np.ndarray]:
@@ -893,7 +879,7 @@ def params_from_canonical(
         if not spec.stored or spec.kind == ROTARY_TABLE or spec.name not in arrays:
             continue
         value = np.asarray(arrays[spec.name], dtype=np.float32)
-        out[flax_path(spec.name, spec.kind)] = value.T if spec.kind == LINEAR else value
+        out[flax_param_path(spec)] = value.T if spec.kind == LINEAR else value
     return out
 
 
@@ -910,7 +896,7 @@ def params_to_canonical(config: RoFormerConfig, head: HeadSpec, params: Params) 
         if spec.kind == ROTARY_TABLE:
             out[spec.name] = sinusoidal_table(*spec.shape)
             continue
-        value = np.asarray(flat[flax_path(spec.name, spec.kind)], dtype=np.float32)
+        value = np.asarray(flat[flax_param_path(spec)], dtype=np.float32)
         out[spec.name] = np.ascontiguousarray(value.T if spec.kind == LINEAR else value)
     return out
 
