@@ -870,6 +870,7 @@ def _qa_loss(start_logits: Array, end_logits: Array, start_positions: Array, end
 
 # ---- parameter tree <-> canonical names -------------------------------------------------------------------------
 
+
 def params_from_canonical(
     config: RoFormerConfig, head: HeadSpec, arrays: Mapping[str, np.ndarray]
 ) -> dict[tuple[str, ...], np.ndarray]:

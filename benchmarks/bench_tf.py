@@ -1,0 +1,108 @@
+"""Forward-pass throughput of roformer_tf vs the reference TF model (transformers 4.57.6 + tf-keras), both under XLA.
+
+Usage::
+
+    python benchmarks/bench_tf.py                   # both shapes
+    python benchmarks/bench_tf.py --shapes 4x512 --repeats 15
+
+The base config (12 layers, hidden 768, 12 heads, vocab 50000; ``max_position_embeddings`` raised to cover the
+longest sequence, since the reference cannot run past its table), random weights, fp32, the bare model, inputs
+``input_ids`` and an all-ones ``attention_mask``; a forward is ``tf.function(jit_compile=True)``.
+
+Each model lives in its own worker process (the reference needs ``TF_USE_LEGACY_KERAS=1``, i.e. Keras 2, which
+cannot share a process with Keras 3). After both have compiled and warmed up, the two workers run one forward each
+in turn, ``--repeats`` times, so that both see the same background load; the table shows the median tokens per
+second of each and the median of the per-turn ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+BASE = {"vocab_size": 50000, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12}
+
+
+def _worker(which: str, batch: int, length: int) -> None:
+    """Build one model, compile and warm up its forward, then time one forward per ``run`` line on stdin."""
+    import numpy as np
+    import tensorflow as tf
+
+    config = {**BASE, "max_position_embeddings": max(1536, length)}
+    if which == "ours":
+        from roformer_tf import RoFormerConfig, TFRoFormerModel
+
+        model = TFRoFormerModel(RoFormerConfig(**config))
+    else:
+        from transformers import RoFormerConfig, TFRoFormerModel
+
+        model = TFRoFormerModel(RoFormerConfig(**config))
+
+    @tf.function(jit_compile=True)
+    def forward(ids, mask):
+        return model(input_ids=ids, attention_mask=mask, training=False).last_hidden_state
+
+    ids = tf.constant(np.random.default_rng(0).integers(1, BASE["vocab_size"], size=(batch, length)), tf.int32)
+    mask = tf.ones((batch, length), tf.int32)
+    for _ in range(2):
+        forward(ids, mask).numpy()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        start = time.perf_counter()
+        forward(ids, mask).numpy()
+        print(time.perf_counter() - start, flush=True)
+
+
+def _start(which: str, batch: int, length: int) -> subprocess.Popen:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if which == "reference":
+        env["TF_USE_LEGACY_KERAS"] = "1"
+    cmd = [sys.executable, __file__, "--worker", which, "--shapes", f"{batch}x{length}"]
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"the {which} worker failed for {batch}x{length}")
+    return proc
+
+
+def _time_one(proc: subprocess.Popen) -> float:
+    proc.stdin.write("run\n")
+    proc.stdin.flush()
+    return float(proc.stdout.readline())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shapes", default="4x512,1x2048", help="comma-separated BATCHxLENGTH")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--worker", choices=("ours", "reference"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    shapes = [tuple(int(n) for n in s.split("x")) for s in args.shapes.split(",")]
+    if args.worker:
+        _worker(args.worker, *shapes[0])
+        return
+    print(f"{'shape':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'ratio':>6}", flush=True)
+    for batch, length in shapes:
+        workers = {name: _start(name, batch, length) for name in ("reference", "ours")}
+        try:
+            times = {name: [] for name in workers}
+            for _ in range(args.repeats):
+                for name, proc in workers.items():
+                    times[name].append(_time_one(proc))
+        finally:
+            for proc in workers.values():
+                proc.stdin.close()
+                proc.wait()
+        tokens = batch * length
+        ours, ref = (tokens / statistics.median(times[name]) for name in ("ours", "reference"))
+        ratio = statistics.median(r / o for o, r in zip(times["ours"], times["reference"]))
+        print(f"{batch}x{length:<6} {ours:11.1f} {ref:10.1f} {ratio:6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""TensorFlow / Keras-specific behaviour of roformer_tf: input forms, Keras training, XLA, serving, loading.
+
+Numerics against the reference are in the shared tests (tests/test_models.py); these cover what only the Keras
+port has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+roformer_tf = pytest.importorskip("roformer_tf")
+
+from roformer_core import RoFormerConfig, model_schema  # noqa: E402
+from roformer_core.numpy_model import init_params  # noqa: E402
+
+from .cases import BASE_CONFIG  # noqa: E402
+from .tolerances import ATOL  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(**changes) -> RoFormerConfig:
+    return RoFormerConfig(**{**BASE_CONFIG, **changes})
+
+
+def _ids(batch: int = 2, length: int = 7, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(1, BASE_CONFIG["vocab_size"], size=(batch, length))
+
+
+def _model(cls_name: str, **changes):
+    config = _config(**changes)
+    head = cls_name.replace("TFRoFormer", "RoFormer")
+    return getattr(roformer_tf, cls_name).from_state_dict(config, init_params(config, head, seed=1, scale=0.2))
+
+
+def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def test_other_keras_backend_is_refused_at_import() -> None:
+    result = _run_python("import roformer_tf", KERAS_BACKEND="jax")
+    assert result.returncode != 0
+    assert "KERAS_BACKEND='jax'" in result.stderr and "TensorFlow backend" in result.stderr
+
+
+def test_positional_keyword_and_dict_inputs_agree() -> None:
+    model = _model("TFRoFormerForMaskedLM")
+    ids = _ids()
+    mask = np.ones_like(ids)
+    positional = model(ids, mask).logits
+    keyword = model(input_ids=ids, attention_mask=mask).logits
+    as_dict = model({"input_ids": ids, "attention_mask": mask}).logits
+    np.testing.assert_array_equal(positional, keyword)
+    np.testing.assert_array_equal(positional, as_dict)
+    with pytest.raises(ValueError, match="unknown input"):
+        model({"input_ids": ids, "bogus": ids})
+
+
+def test_tuple_outputs_keep_every_field() -> None:
+    model = _model("TFRoFormerForQuestionAnswering")
+    out = model(_ids(), output_hidden_states=True, output_attentions=True, return_dict=False)
+    as_dict = model(_ids(), output_hidden_states=True, output_attentions=True)
+    assert list(as_dict) == ["start_logits", "end_logits", "hidden_states", "attentions"]
+    assert len(out) == 4
+    np.testing.assert_array_equal(out[1], as_dict["end_logits"])
+
+
+def test_rotary_table_is_not_a_weight() -> None:
+    model = _model("TFRoFormerForMaskedLM")
+    names = [v.path for v in model.weights]
+    assert not [n for n in names if "embed_positions" in n]
+    stored = [s for s in model_schema(model.config, "masked_lm") if s.stored and s.kind != "rotary_table"]
+    assert len(model.trainable_weights) == len(stored)
+
+
+def test_activations_match_the_core_spec() -> None:
+    from roformer_core.activations import ACTIVATIONS as SPEC
+    from roformer_tf.modeling import ACTIVATIONS
+
+    assert set(ACTIVATIONS) == set(SPEC)
+    x = np.linspace(-6.0, 6.0, 97)
+    for name, fn in ACTIVATIONS.items():
+        got = fn(tf.constant(x, tf.float64)).numpy()
+        np.testing.assert_allclose(got, SPEC[name](x), atol=1e-6, err_msg=name)
+
+
+def test_loss_is_a_scalar_mean() -> None:
+    model = _model("TFRoFormerForSequenceClassification")
+    out = model(_ids(), labels=np.array([0, 2]))
+    assert out.loss.shape == () and out.loss.dtype == tf.float32
+
+
+def _classification_data(n: int = 64, length: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    ids = _ids(n, length, seed=3)
+    return ids, (ids[:, 0] % 3).astype(np.int64)  # learnable from the first token
+
+
+def _fit_losses(model, dataset, epochs: int = 4, **compile_args) -> list[float]:
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), **compile_args)
+    history = model.fit(dataset, epochs=epochs, verbose=0, shuffle=False)
+    return history.history["loss"]
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_fit_uses_the_models_own_loss(jit_compile: bool) -> None:
+    ids, labels = _classification_data()
+    dataset = tf.data.Dataset.from_tensor_slices({"input_ids": ids, "labels": labels}).batch(16)
+    model = _model("TFRoFormerForSequenceClassification", hidden_dropout_prob=0.0)
+    losses = _fit_losses(model, dataset, jit_compile=jit_compile)
+    assert losses[-1] < 0.8 * losses[0], losses
+    # targets may also come as Keras' y
+    xy = tf.data.Dataset.from_tensor_slices(({"input_ids": ids}, labels)).batch(16)
+    assert np.isfinite(model.evaluate(xy, verbose=0))
+
+
+def test_fit_question_answering_positions_in_the_batch() -> None:
+    ids = _ids(32, 8, seed=4)
+    batch = {"input_ids": ids, "start_positions": ids[:, 0] % 8, "end_positions": ids[:, 1] % 8}
+    model = _model("TFRoFormerForQuestionAnswering", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    losses = _fit_losses(model, tf.data.Dataset.from_tensor_slices(batch).batch(16), epochs=4)
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+def test_compile_without_targets_says_what_is_missing() -> None:
+    model = _model("TFRoFormerForTokenClassification")
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="put labels in the batch"):
+        model.fit(tf.data.Dataset.from_tensor_slices({"input_ids": _ids(4)}).batch(2), verbose=0)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_training(policy: str) -> None:
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = _model("TFRoFormerForMaskedLM")
+        ids = _ids(16, 8, seed=5)
+        out = model(ids, labels=ids)
+        assert out.logits.dtype == tf.dtypes.as_dtype(policy.split("_")[1])
+        assert out.loss.dtype == tf.float32
+        dataset = tf.data.Dataset.from_tensor_slices({"input_ids": ids, "labels": ids}).batch(8)
+        losses = _fit_losses(model, dataset, epochs=3)
+        assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_fit_under_mirrored_strategy_on_two_cpus() -> None:
+    # logical devices must be configured before TensorFlow starts: a fresh process
+    result = _run_python(
+        """
+        import json
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
+        from roformer_tf import RoFormerConfig, TFRoFormerForSequenceClassification
+        from tests.cases import BASE_CONFIG
+        ids = np.random.default_rng(3).integers(1, 99, size=(64, 8))
+        data = tf.data.Dataset.from_tensor_slices({"input_ids": ids, "labels": ids[:, 0] % 3}).batch(16)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            model = TFRoFormerForSequenceClassification(RoFormerConfig(**BASE_CONFIG, hidden_dropout_prob=0.0))
+            model.compile(optimizer=keras.optimizers.Adam(3e-3))
+        history = model.fit(data, epochs=4, verbose=0, shuffle=False)
+        print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loss": history.history["loss"]}))
+        """
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert report["loss"][-1] < 0.8 * report["loss"][0], report
+
+
+def test_generate_compiles_with_xla_and_samples_reproducibly() -> None:
+    from roformer_tf.generation import _COMPILED
+
+    model = _model("TFRoFormerForCausalLM", is_decoder=True)
+    prompts = _ids(2, 4)
+    greedy = model.generate(prompts, max_new_tokens=5)
+    assert greedy.shape == (2, 9)
+    assert _COMPILED[model]._jit_compile
+    first = model.generate(prompts, max_new_tokens=5, do_sample=True, generator=tf.random.Generator.from_seed(7))
+    again = model.generate(prompts, max_new_tokens=5, do_sample=True, generator=tf.random.Generator.from_seed(7))
+    np.testing.assert_array_equal(first, again)
+    eos = int(greedy[0, 4])
+    stopped = model.generate(prompts, max_new_tokens=5, eos_token_id=eos, pad_token_id=0)
+    assert stopped[0, 4] == eos and np.all(stopped[0, 5:] == 0)
+
+
+def test_greedy_generate_equals_pytorch_backend() -> None:
+    torch = pytest.importorskip("torch")
+    import roformer_pt
+
+    config = _config(is_decoder=True)
+    state = init_params(config, "causal_lm", seed=2, scale=0.2)
+    prompts = _ids(2, 5, seed=9)
+    mask = np.ones_like(prompts)
+    mask[1, -2:] = 0
+    pt_model = roformer_pt.RoFormerForCausalLM.from_state_dict(config, state).eval()
+    expected = pt_model.generate(torch.from_numpy(prompts), attention_mask=torch.from_numpy(mask), max_new_tokens=6)
+    tf_model = roformer_tf.TFRoFormerForCausalLM.from_state_dict(config, state)
+    got = tf_model.generate(prompts, attention_mask=mask, max_new_tokens=6)
+    np.testing.assert_array_equal(np.asarray(got), expected.numpy())
+
+
+def test_saved_model_serving_signature(tmp_path) -> None:
+    model = _model("TFRoFormerForTokenClassification")
+    ids = _ids()
+    mask = np.ones_like(ids)
+    mask[1, -2:] = 0
+    types = np.zeros_like(ids)
+    expected = model(ids, attention_mask=mask, token_type_ids=types).logits.numpy()
+    model.export_saved_model(tmp_path / "served")
+    serving = tf.saved_model.load(str(tmp_path / "served")).signatures["serving_default"]
+    got = serving(
+        input_ids=tf.constant(ids, tf.int64),
+        attention_mask=tf.constant(mask, tf.int64),
+        token_type_ids=tf.constant(types, tf.int64),
+    )
+    np.testing.assert_allclose(got["logits"].numpy(), expected, atol=ATOL["float32"], rtol=0)
+
+
+def test_out_of_range_ids_raise_inside_tf_function_and_poison_xla() -> None:
+    model = _model("TFRoFormerForMaskedLM")
+    bad = _ids()
+    bad[0, 3] = 500
+
+    def forward(ids):
+        return model(ids).logits
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input_ids"):
+        tf.function(forward)(tf.constant(bad))
+    # XLA drops asserts: the rows of bad ids come out as NaN instead of silently clamped values
+    logits = tf.function(forward, jit_compile=True)(tf.constant(bad)).numpy()
+    assert np.isnan(logits[0, 3]).all() and np.isfinite(logits[1]).all()
+
+
+@pytest.mark.parametrize("is_decoder", [False, True], ids=["encoder", "decoder"])
+def test_long_sequence_attention_path_matches_explicit_path(is_decoder: bool) -> None:
+    from roformer_tf.modeling import _PER_HEAD_MIN_LENGTH
+
+    model = _model("TFRoFormerModel", is_decoder=is_decoder)
+    ids = _ids(2, _PER_HEAD_MIN_LENGTH + 10)
+    mask = np.ones_like(ids)
+    mask[1, -50:] = 0
+    explicit = model(ids, attention_mask=mask, output_attentions=True).last_hidden_state.numpy()
+    fast = model(ids, attention_mask=mask).last_hidden_state.numpy()
+    np.testing.assert_allclose(fast, explicit, atol=ATOL["float32"], rtol=0)
+
+
+def test_longer_than_max_positions_inside_xla() -> None:
+    model = _model("TFRoFormerModel", max_position_embeddings=8)
+    ids = _ids(1, 20)
+    eager = model(ids).last_hidden_state.numpy()
+    compiled = tf.function(lambda x: model(x).last_hidden_state, jit_compile=True)(tf.constant(ids)).numpy()
+    np.testing.assert_allclose(compiled, eager, atol=ATOL["float32"], rtol=0)
+
+
+def test_pytorch_bin_loads_and_saved_checkpoint_loads_in_reference(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = _config()
+    state = init_params(config, "masked_lm", seed=4, scale=0.2)
+    ids = _ids()
+    # pytorch_model.bin (read with weights_only)
+    config.save_pretrained(tmp_path / "bin")
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "bin" / "pytorch_model.bin")
+    model = roformer_tf.TFRoFormerForMaskedLM.from_pretrained(tmp_path / "bin")
+    ours = model(ids).logits.numpy()
+    # save_pretrained -> the reference PyTorch class
+    model.save_pretrained(tmp_path / "saved")
+    reference = transformers.RoFormerForMaskedLM.from_pretrained(tmp_path / "saved").eval()
+    with torch.no_grad():
+        theirs = reference(torch.from_numpy(ids)).logits.numpy()
+    np.testing.assert_allclose(ours, theirs, atol=ATOL["float32"], rtol=0)
+
+
+def test_reference_tf_model_h5_loads(tmp_path) -> None:
+    pytest.importorskip("transformers")
+    result = _run_python(
+        f"""
+        import numpy as np
+        from transformers import RoFormerConfig, TFRoFormerForMaskedLM
+        from tests.cases import BASE_CONFIG
+        model = TFRoFormerForMaskedLM(RoFormerConfig(**BASE_CONFIG))
+        ids = np.arange(14).reshape(2, 7) + 1
+        np.save({str(tmp_path / "logits.npy")!r}, model(ids).logits.numpy())
+        model.save_pretrained({str(tmp_path / "h5")!r})
+        """,
+        TF_USE_LEGACY_KERAS="1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "h5" / "tf_model.h5").is_file()
+    try:
+        model = roformer_tf.TFRoFormerForMaskedLM.from_pretrained(tmp_path / "h5")
+    except FileNotFoundError as err:
+        if "no weights" in str(err):
+            pytest.skip("roformer_core.checkpoint does not read tf_model.h5 yet")
+        raise
+    ids = np.arange(14).reshape(2, 7) + 1
+    expected = np.load(tmp_path / "logits.npy")
+    np.testing.assert_allclose(model(ids).logits.numpy(), expected, atol=ATOL["float32"], rtol=0)
+
+
+def test_docs_examples_run(tmp_path, monkeypatch) -> None:
+    text = (ROOT / "docs" / "tensorflow.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/tensorflow.md", "exec"), namespace)
