@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -318,13 +317,3 @@ def test_reference_tf_model_h5_loads(tmp_path) -> None:
     ids = np.arange(14).reshape(2, 7) + 1
     expected = np.load(tmp_path / "logits.npy")
     np.testing.assert_allclose(model(ids).logits.numpy(), expected, atol=ATOL["float32"], rtol=0)
-
-
-def test_docs_examples_run(tmp_path, monkeypatch) -> None:
-    text = (ROOT / "docs" / "tensorflow.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert blocks
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "docs/tensorflow.md", "exec"), namespace)

@@ -12,7 +12,6 @@ import json
 import os
 import pickle
 import random
-import re
 import subprocess
 import sys
 import time
@@ -387,20 +386,6 @@ def test_fast_loads_a_tokenizer_json_alone(vocab_file: str, tmp_path: Path) -> N
 
 
 # ---------------------------------------------------------------------- documentation examples
-
-
-def test_docs_examples_run(tmp_path: Path) -> None:
-    text = (ROOT / "docs" / "tokenizers.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert blocks
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        namespace: dict[str, Any] = {}
-        for block in blocks:
-            exec(compile(block, "docs/tokenizers.md", "exec"), namespace)
-    finally:
-        os.chdir(cwd)
 
 
 # ---------------------------------------------------------------------- live comparison with the reference
