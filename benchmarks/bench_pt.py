@@ -2,9 +2,10 @@
 
 Base config (12 layers, hidden 768, 12 heads, vocab 50000), fp32 on CPU, no padding mask, eval mode, no grad.
 Each (implementation, shape) runs in its own subprocess so peak memory is measured cleanly: "peak MiB" is the
-peak resident set during the timed forwards (sampled every millisecond, after a warm-up forward) minus the
-resident set just before them: activations and workspace, not the weights. glibc is told to serve large blocks
-with mmap so freed activations leave the resident set instead of lingering in the heap.
+peak resident set during one extra forward after the timed ones (sampled every millisecond by a thread that
+does not run during the timed forwards) minus the resident set just before it: activations and workspace, not
+the weights. glibc is told to serve large blocks with mmap so freed activations leave the resident set instead
+of lingering in the heap. tok/s is the best of the timed forwards.
 
 Usage::
 
@@ -47,6 +48,12 @@ def _worker(impl: str, batch: int, length: int, repeats: int) -> dict:
     ids = torch.randint(1, model.config.vocab_size, (batch, length))
     with torch.no_grad():
         model(ids)  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(ids)
+            times.append(time.perf_counter() - start)
+        # one more forward for memory, sampled by a thread (kept out of the timed runs)
         before = _rss_mib()
         peak = [before]
         done = threading.Event()
@@ -58,11 +65,7 @@ def _worker(impl: str, batch: int, length: int, repeats: int) -> dict:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(ids)
-            times.append(time.perf_counter() - start)
+        model(ids)
         done.set()
         sampler.join()
     best = min(times)
