@@ -17,7 +17,8 @@ source formats (detected from the files in SRC):
   bert_config.json + bert_model.ckpt.*       original ZhuiyiTechnology / bert4keras checkpoint (needs TensorFlow)
 
 targets (--to):
-  pt    config.json + model.safetensors   (RoFormer*.from_pretrained in transformers and in every port)
+  pt    config.json + model.safetensors   (RoFormer*.from_pretrained in transformers and in every port;
+        --max-shard-size shards it, --pytorch-bin writes pytorch_model.bin instead)
   tf    config.json + tf_model.h5         (TFRoFormer*.from_pretrained in transformers 4.57 and roformer_tf)
   flax  config.json + flax_model.msgpack  (FlaxRoFormer*.from_pretrained in transformers 4.57 and roformer_flax)
 
@@ -38,8 +39,29 @@ def _convert_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--to", required=True, choices=TARGETS, help="target framework layout")
     parser.add_argument("--dtype", choices=DTYPES, help="cast floating tensors (default: keep)")
     parser.add_argument("--force", action="store_true", help="replace an existing destination")
+    parser.add_argument(
+        "--max-shard-size",
+        type=_size,
+        metavar="SIZE",
+        help="with --to pt: shard model.safetensors into files of at most SIZE (e.g. 500MB, 2GB) plus an index",
+    )
+    parser.add_argument(
+        "--pytorch-bin", action="store_true", help="with --to pt: write pytorch_model.bin instead of safetensors"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     return parser
+
+
+def _size(text: str) -> int:
+    """``"500MB"`` / ``"2GB"`` / ``"1048576"`` -> bytes."""
+    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "B": 1}
+    upper = text.strip().upper()
+    for unit, factor in units.items():
+        if upper.endswith(unit) and upper[: -len(unit)].strip().replace(".", "", 1).isdigit():
+            return int(float(upper[: -len(unit)]) * factor)
+    if upper.isdigit():
+        return int(upper)
+    raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 500MB or 2GB)")
 
 
 def _run_convert(args: argparse.Namespace) -> int:
@@ -47,7 +69,14 @@ def _run_convert(args: argparse.Namespace) -> int:
 
     try:
         report = convert_checkpoint(
-            args.src, args.dst, to=args.to, dtype=args.dtype, force=args.force, progress=not args.quiet
+            args.src,
+            args.dst,
+            to=args.to,
+            dtype=args.dtype,
+            force=args.force,
+            progress=not args.quiet,
+            max_shard_size=args.max_shard_size,
+            pytorch_bin=args.pytorch_bin,
         )
     except ConversionError as err:
         print(f"roformer-convert: error: {err}", file=sys.stderr)

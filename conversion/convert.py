@@ -3,6 +3,7 @@ from them (see :mod:`roformer_core.formats` for the name mapping)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from roformer_core.checkpoint import (
 from roformer_core.config import CONFIG_NAME
 from roformer_core.formats import FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME, write_flax_msgpack, write_tf_h5
 from roformer_core.heads import HEADS_BY_CLASS, HeadSpec
+from roformer_core.io import atomic_write_text, atomic_write_with
 from roformer_core.rotary import sinusoidal_table
 from roformer_core.safetensors_io import write_safetensors
 from roformer_core.schema import ROTARY_TABLE, check_state_dict, model_schema
@@ -121,6 +123,8 @@ def convert_checkpoint(
     dtype: str | None = None,
     force: bool = False,
     progress: bool = False,
+    max_shard_size: int | None = None,
+    pytorch_bin: bool = False,
 ) -> ConversionReport:
     """Convert a checkpoint directory to another framework's layout.
 
@@ -133,6 +137,10 @@ def convert_checkpoint(
         dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"`` for the floating tensors (default: as stored).
         force: replace an existing ``dst``.
         progress: show a progress bar on stderr.
+        max_shard_size: with ``to="pt"``, split the weights into safetensors shards of at most this many bytes
+            with a ``model.safetensors.index.json`` (a tensor larger than the limit gets a shard of its own).
+        pytorch_bin: with ``to="pt"``, write ``pytorch_model.bin`` (torch.save of the state dict, needs torch)
+            instead of safetensors, for tools that only read that.
 
     Raises:
         ConversionError: with a one-line reason (missing source, no weights, corrupt file, shape mismatch, unknown
@@ -143,6 +151,10 @@ def convert_checkpoint(
         raise ConversionError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
     if dtype is not None and dtype not in DTYPES:
         raise ConversionError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if to != "pt" and (max_shard_size or pytorch_bin):
+        raise ConversionError("--max-shard-size and --pytorch-bin apply to --to pt only")
+    if pytorch_bin and max_shard_size:
+        raise ConversionError("--max-shard-size shards safetensors; it cannot be combined with --pytorch-bin")
     if dst.exists() and not force:
         raise ConversionError(f"destination {dst} exists; pass --force to replace it")
     if dst.resolve() == src.resolve():
@@ -178,12 +190,10 @@ def convert_checkpoint(
     staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent))
     bar = _progress_bar(len(stored), f"{src.name} -> {to}", enabled=progress)
     try:
-        if to == "pt":
-            shapes = {spec.name: (_shape_of(target, spec), np.asarray(target[spec.name]).dtype.name) for spec in stored}
-            loaders = [(spec.name, lambda name=spec.name: target[name]) for spec in stored]
-            write_safetensors(
-                staging / SAFE_WEIGHTS_NAME, loaders, {"format": "pt"}, dtype=dtype, shapes=shapes, progress=bar
-            )
+        if to == "pt" and pytorch_bin:
+            _write_pytorch_bin(staging / PT_WEIGHTS_NAME, stored, target, dtype, bar)
+        elif to == "pt":
+            _write_safetensors_shards(staging, stored, target, dtype, max_shard_size, bar)
         elif to == "tf":
             write_tf_h5(staging / TF_WEIGHTS_NAME, schema, head, target, dtype=dtype, progress=bar)
         else:
@@ -201,6 +211,61 @@ def convert_checkpoint(
     finally:
         bar.close()
     return ConversionReport(source_format, head.class_name, to, dst, len(stored), dropped)
+
+
+def _write_safetensors_shards(
+    directory: Path, stored: list, target: _Target, dtype: str | None, max_shard_size: int | None, bar
+) -> None:
+    """``model.safetensors``, or shards ``model-0000i-of-0000n.safetensors`` + index when over ``max_shard_size``."""
+    shapes = {spec.name: (_shape_of(target, spec), np.asarray(target[spec.name]).dtype.name) for spec in stored}
+    itemsize = {"float16": 2, "bfloat16": 2, "float32": 4}
+
+    def nbytes(name: str) -> int:
+        shape, kind = shapes[name]
+        size = itemsize[dtype] if dtype and np.dtype(kind).kind == "f" else np.dtype(kind).itemsize
+        return int(np.prod(shape, dtype=np.int64)) * size
+
+    shards: list[list[str]] = [[]]
+    used = 0
+    for spec in stored:
+        size = nbytes(spec.name)
+        if max_shard_size and shards[-1] and used + size > max_shard_size:
+            shards.append([])
+            used = 0
+        shards[-1].append(spec.name)
+        used += size
+    names = (
+        [SAFE_WEIGHTS_NAME]
+        if len(shards) == 1
+        else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    )
+    for file_name, members in zip(names, shards):
+        loaders = [(name, lambda name=name: target[name]) for name in members]
+        shard_shapes = {name: shapes[name] for name in members}
+        write_safetensors(
+            directory / file_name, loaders, {"format": "pt"}, dtype=dtype, shapes=shard_shapes, progress=bar
+        )
+    if len(shards) > 1:
+        index = {
+            "metadata": {"total_size": sum(nbytes(n) for n in shapes)},
+            "weight_map": {name: file_name for file_name, members in zip(names, shards) for name in members},
+        }
+        atomic_write_text(directory / SAFE_WEIGHTS_INDEX_NAME, json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def _write_pytorch_bin(path: Path, stored: list, target: _Target, dtype: str | None, bar) -> None:
+    """``pytorch_model.bin`` via ``torch.save`` (zip format, readable with ``weights_only=True``)."""
+    try:
+        import torch
+    except ImportError:
+        raise ConversionError("writing pytorch_model.bin needs PyTorch: pip install 'roformer-tri[torch]'") from None
+    torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
+    state = {}
+    for spec in stored:
+        tensor = torch.from_numpy(np.array(target[spec.name]))
+        state[spec.name] = tensor.to(torch_dtype) if torch_dtype and tensor.is_floating_point() else tensor
+        bar(spec.name)
+    atomic_write_with(path, lambda tmp: torch.save(state, tmp))
 
 
 def _shape_of(target: _Target, spec) -> tuple[int, ...]:

@@ -73,6 +73,24 @@ def test_converted_bfloat16_loads_in_the_reference(checkpoint, tmp_path) -> None
     assert str(model.dtype) == "torch.bfloat16"
 
 
+def test_sharded_and_pytorch_bin_outputs_load_everywhere(checkpoint, tmp_path) -> None:
+    src, config, state = checkpoint
+    assert convert_main([str(src), str(tmp_path / "sharded"), "--to", "pt", "--max-shard-size", "20KB", "--quiet"]) == 0
+    shards = sorted(p.name for p in (tmp_path / "sharded").glob("model-*.safetensors"))
+    assert len(shards) > 2 and (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    convert_checkpoint(src, tmp_path / "bin", to="pt", pytorch_bin=True)
+    for out in ("sharded", "bin"):
+        got = stored(tmp_path / out / ("model.safetensors.index.json" if out == "sharded" else "pytorch_model.bin"))
+        for name, value in stored(src / "model.safetensors").items():
+            np.testing.assert_array_equal(got[name], value, err_msg=f"{out}: {name}")
+    transformers = pytest.importorskip("transformers")
+    for out in ("sharded", "bin"):
+        _, info = transformers.RoFormerForMaskedLM.from_pretrained(tmp_path / out, output_loading_info=True)
+        assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    with pytest.raises(ConversionError, match="apply to --to pt only"):
+        convert_checkpoint(src, tmp_path / "x", to="tf", pytorch_bin=True)
+
+
 # ---- original (bert4keras) checkpoints ----------------------------------------------------------------------
 
 
