@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,10 +67,26 @@ def head_state(config: RoFormerConfig, head: HeadSpec, state: dict[str, np.ndarr
     return plan.arrays
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence file descriptor 2 (native libraries' stderr) for the duration; Python errors still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _runner(framework: str, head: HeadSpec) -> Callable[[RoFormerConfig, dict, dict], np.ndarray] | str:
     module_name, prefix = FRAMEWORKS[framework]
     try:
-        module = importlib.import_module(module_name)
+        with _quiet_native_stderr():  # TensorFlow's C++ start-up chatter, printed before its log level applies
+            module = importlib.import_module(module_name)
     except ImportError as err:
         return f"not installed ({err})"
     cls = getattr(module, prefix + head.class_name)
