@@ -206,3 +206,18 @@ def test_missing_files_are_reported(backend: str, tmp_path) -> None:
     (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     with pytest.raises(ValueError, match="cannot read safetensors"):
         be.from_pretrained("model", tmp_path)
+
+
+@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("case_name, head", [("embedding_project_rotary_value", "model"), ("basic", "masked_lm")])
+def test_inputs_embeds_equal_input_ids(backend: str, case_name: str, head: str) -> None:
+    """Looking the ids up by hand and passing ``inputs_embeds`` gives the reference's outputs for the ids."""
+    be = load_backend(backend)
+    config, state, inputs, expected = case_setup(case_name, head)
+    table = state[f"{get_head(head).prefix}embeddings.word_embeddings.weight"]
+    inputs["inputs_embeds"] = table[inputs.pop("input_ids")].astype(np.float32)  # [B, L, E]
+    got = be.run(be.build(head, config, state), inputs)
+    key = "last_hidden_state" if head == "model" else "logits"
+    np.testing.assert_allclose(got[key], expected[key], atol=ATOL["float32"], rtol=0)
+    if "loss" in expected:
+        np.testing.assert_allclose(got["loss"], expected["loss"], atol=ATOL["float32"], rtol=0)

@@ -197,14 +197,6 @@ def test_interface_errors() -> None:
         decoder(ids, encoder_hidden_states=torch.zeros(2, 3, 32))
 
 
-def test_inputs_embeds_equal_input_ids() -> None:
-    model, inputs, expected = basic("model")
-    embeds = model.embeddings.word_embeddings(inputs.pop("input_ids"))
-    with torch.no_grad():
-        out = model(inputs_embeds=embeds, **inputs)
-    np.testing.assert_allclose(out.last_hidden_state.numpy(), expected["last_hidden_state"], atol=ATOL["float32"])
-
-
 # ---- generation --------------------------------------------------------------------------------------------------
 
 
