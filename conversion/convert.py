@@ -171,8 +171,7 @@ def convert_checkpoint(
     except (ValueError, OSError, ImportError) as err:
         raise ConversionError(_one_line(err)) from None
     head = infer_head(config, state)
-    if head.name == "question_answering":
-        config.num_labels = 2
+    head.adapt_config(config)
     schema = model_schema(config, head)
     try:
         arrays = check_state_dict(schema, state, source=str(src))

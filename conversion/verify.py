@@ -125,8 +125,7 @@ def verify(directory: str | os.PathLike | None = None, frameworks: tuple[str, ..
     rows: list[Row] = []
     for head in heads:
         head_config = config.copy()
-        if head.name == "question_answering":
-            head_config.num_labels = 2
+        head.adapt_config(head_config)
         weights = head_state(head_config, head, state)
         inputs = sample_inputs(directory, head_config, head)
         expected = np.asarray(numpy_model.forward(head_config, weights, head, **inputs)[_key_output(head)])

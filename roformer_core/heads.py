@@ -18,7 +18,7 @@ class HeadSpec:
         output_class: name of the output class in :mod:`roformer_core.outputs`.
         output_fields: output field names in the reference's order (the tuple order with ``return_dict=False``).
         label_args: forward arguments that carry training targets.
-        reference_class: the transformers class with this behaviour.
+        num_labels: the label count the class forces on its config (question answering: start and end), or None.
     """
 
     name: str
@@ -26,6 +26,13 @@ class HeadSpec:
     output_class: str
     output_fields: tuple[str, ...]
     label_args: tuple[str, ...]
+    num_labels: int | None = None
+
+    def adapt_config(self, config) -> None:
+        """Apply this class's fixed label count to ``config`` in place (the reference's QA constructor sets
+        ``num_labels = 2`` on the config it is given; every port, the converter and verify do the same here)."""
+        if self.num_labels is not None:
+            config.num_labels = self.num_labels
 
     @property
     def class_name(self) -> str:
@@ -73,6 +80,7 @@ QUESTION_ANSWERING = HeadSpec(
     "QuestionAnsweringModelOutput",
     ("loss", "start_logits", "end_logits", "hidden_states", "attentions"),
     ("start_positions", "end_positions"),
+    num_labels=2,
 )
 
 #: Every model class, in the reference's order. Shared tests are parametrized over this tuple.

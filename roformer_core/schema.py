@@ -132,7 +132,7 @@ def head_schema(config: RoFormerConfig, head: HeadSpec) -> list[ParamSpec]:
     if head.name == "token_classification":
         return _linear("classifier", num_labels, D)
     if head.name == "question_answering":
-        return _linear("qa_outputs", 2, D)
+        return _linear("qa_outputs", head.num_labels, D)
     raise ValueError(f"no schema for head {head.name!r}")
 
 
@@ -174,7 +174,6 @@ def check_state_dict(
     schema: Iterable[ParamSpec],
     state: Mapping[str, np.ndarray],
     source: str = "",
-    ignore_unexpected: Iterable[str] = (),
 ) -> dict[str, np.ndarray]:
     """Validate a canonical state dict against a schema and return the arrays to load.
 
@@ -186,7 +185,6 @@ def check_state_dict(
         schema: the model's :func:`model_schema`.
         state: canonical name -> array (anything with ``.shape``).
         source: description of the checkpoint for error messages.
-        ignore_unexpected: keys that may be present without being used.
 
     Returns:
         name -> array for every untied, non-table parameter.
@@ -214,8 +212,7 @@ def check_state_dict(
             continue
         if spec.stored:
             out[spec.name] = state[spec.name]
-    ignored = set(ignore_unexpected)
-    unexpected = sorted(name for name in state if name not in used and name not in ignored)
+    unexpected = sorted(name for name in state if name not in used)
     if missing or unexpected or mismatched:
         raise CheckpointMismatchError(missing, unexpected, mismatched, source)
     return out

@@ -935,8 +935,7 @@ class FlaxRoFormerPreTrainedModel:
     ) -> None:
         if not isinstance(config, RoFormerConfig):
             raise TypeError(f"config must be a RoFormerConfig, got {type(config).__name__}")
-        if self.head is QUESTION_ANSWERING:
-            config.num_labels = 2  # as the reference's QA constructor does
+        self.head.adapt_config(config)
         config.validate()
         self.config = config
         self.dtype = jnp.dtype(dtype)

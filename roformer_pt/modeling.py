@@ -439,6 +439,7 @@ class RoFormerPreTrainedModel(nn.Module):
         super().__init__()
         if not isinstance(config, RoFormerConfig):
             raise TypeError(f"config must be a RoFormerConfig, got {type(config).__name__}")
+        self.head.adapt_config(config)
         config.validate()
         self.config = config
 
@@ -560,9 +561,22 @@ class RoFormerPreTrainedModel(nn.Module):
 
         Same matching rules as :meth:`from_pretrained`; returns the model in training mode, like a constructor.
         """
-        model = cls(config)
+        cls.head.adapt_config(config)
         plan = resolve_checkpoint(config, cls.head, state, source=source)
+        # Built on the meta device: no memory is filled with random values that the checkpoint then overwrites
+        # (for the base model that random initialization took longer than reading the file).
+        with torch.device("meta"):
+            model = cls(config)
+        model.to_empty(device="cpu")
+        model.tie_weights()
+        for module in model.modules():
+            if isinstance(module, RoFormerSinusoidalPositionalEmbedding):
+                module.reset_table()
         model.load_canonical_state_dict(plan.arrays)
+        owners = {name.rpartition(".")[0] for name in plan.newly_initialized}
+        for name, module in model.named_modules():
+            if name in owners:
+                model._init_weights(module)
         if plan.newly_initialized:
             logger.warning(
                 "%s: weights not in the checkpoint, newly initialized: %s",
@@ -1093,7 +1107,6 @@ class RoFormerForQuestionAnswering(RoFormerPreTrainedModel):
     head = QUESTION_ANSWERING
 
     def __init__(self, config: RoFormerConfig) -> None:
-        config.num_labels = 2
         super().__init__(config)
         self.roformer = RoFormerModel(config)
         self.qa_outputs = Linear(config.hidden_size, 2)

@@ -614,6 +614,7 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
     def __init__(self, config: RoFormerConfig, **kwargs: Any) -> None:
         if not isinstance(config, RoFormerConfig):
             raise TypeError(f"config must be a RoFormerConfig, got {type(config).__name__}")
+        self.head.adapt_config(config)
         config.validate()
         super().__init__(**kwargs)
         self.config = config
@@ -1352,7 +1353,6 @@ class TFRoFormerForQuestionAnswering(TFRoFormerPreTrainedModel):
     head = QUESTION_ANSWERING
 
     def __init__(self, config: RoFormerConfig, **kwargs: Any) -> None:
-        config.num_labels = 2
         super().__init__(config, **kwargs)
         self.roformer = TFRoFormerModel(config, name="roformer")
         self.qa_outputs = _dense(config, 2, config.hidden_size, "qa_outputs")

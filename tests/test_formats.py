@@ -56,8 +56,7 @@ LAYOUTS = [
 @pytest.mark.parametrize("framework, case_name, head", LAYOUTS)
 def test_reference_native_layout_round_trip(framework: str, case_name: str, head: str, tmp_path) -> None:
     config, state, inputs, expected = case_setup(case_name, head)
-    if head == "question_answering":
-        config.num_labels = 2  # as our QA class (and the reference's PyTorch one) sets it
+    get_head(head).adapt_config(config)  # QA: num_labels = 2, as every QA class sets it
     inputs = {k: v for k, v in inputs.items() if k not in get_head(head).label_args}
     schema = model_schema(config, head)
     key = "logits" if "logits" in expected else "start_logits"

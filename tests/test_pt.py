@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 import roformer_pt  # noqa: E402
 from roformer_core import RoFormerConfig, get_head, save_checkpoint  # noqa: E402
+from roformer_core.rotary import sinusoidal_table  # noqa: E402
 from roformer_core.schema import model_schema, untie  # noqa: E402
 from roformer_pt import (  # noqa: E402
     RoFormerForCausalLM,
@@ -255,3 +256,14 @@ def test_save_checkpoint_rejects_a_file_as_directory(tmp_path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="not a directory"):
         save_checkpoint(tmp_path / "file", tiny(), {})
+
+
+def test_new_head_is_initialized_when_loading_an_encoder(tmp_path) -> None:
+    """Loading skips random initialization of what the checkpoint fills, but a new head still gets it."""
+    config, state, _, _ = case_setup("basic", "masked_lm")
+    save_checkpoint(tmp_path, config, state)
+    model = RoFormerForSequenceClassification.from_pretrained(tmp_path, initializer_range=0.5)
+    weight = model.classifier.dense.weight
+    assert abs(float(weight.std()) - 0.5) < 0.1 and float(model.classifier.dense.bias.abs().max()) == 0.0
+    table = model.roformer.encoder.embed_positions.weight
+    np.testing.assert_array_equal(table.numpy(), sinusoidal_table(*table.shape))
