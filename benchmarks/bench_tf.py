@@ -13,6 +13,11 @@ Each model lives in its own worker process (the reference needs ``TF_USE_LEGACY_
 cannot share a process with Keras 3). After both have compiled and warmed up, the two workers run one forward each
 in turn, ``--repeats`` times, so that both see the same background load; the table shows the median tokens per
 second of each and the median of the per-turn ratios.
+
+A third worker times the *matmul floor*: only the matrix products of the same forward (the fused query/key/value,
+output and feed-forward projections, the two attention products and the head transposes between them), under XLA,
+with nothing else. ``ceiling`` is the reference's time over the floor's: the most any XLA implementation doing the
+same matmuls could gain over the reference, with layer norms, softmax, GELU and rotary positions costing nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ def _worker(which: str, batch: int, length: int) -> None:
     import tensorflow as tf
 
     config = {**BASE, "max_position_embeddings": max(1536, length)}
+    if which == "floor":
+        forward, args = _matmul_floor(batch, length)
+        _serve(forward, args)
+        return
     if which == "ours":
         from roformer_tf import RoFormerConfig, TFRoFormerModel
 
@@ -48,14 +57,50 @@ def _worker(which: str, batch: int, length: int) -> None:
 
     ids = tf.constant(np.random.default_rng(0).integers(1, BASE["vocab_size"], size=(batch, length)), tf.int32)
     mask = tf.ones((batch, length), tf.int32)
+    _serve(forward, (ids, mask))
+
+
+def _matmul_floor(batch: int, length: int):
+    """An XLA function doing only the base model's matrix products for ``[batch, length]``, and its input."""
+    import numpy as np
+    import tensorflow as tf
+
+    hidden, heads, layers, inner = BASE["hidden_size"], BASE["num_attention_heads"], BASE["num_hidden_layers"], 3072
+    head_dim, tokens = hidden // heads, batch * length
+    rng = np.random.default_rng(0)
+
+    def weight(*shape):
+        return tf.constant(rng.standard_normal(shape) * 0.02, tf.float32)
+
+    qkv, out = weight(hidden, 3 * hidden), weight(hidden, hidden)
+    up, down = weight(hidden, inner), weight(inner, hidden)
+
+    def split(x):  # [T, hidden] -> [B, H, L, D]
+        return tf.transpose(tf.reshape(x, [batch, length, heads, head_dim]), [0, 2, 1, 3])
+
+    @tf.function(jit_compile=True)
+    def forward(x):
+        for _ in range(layers):
+            q, k, v = (split(t) for t in tf.split(tf.matmul(x, qkv), 3, axis=1))
+            context = tf.matmul(tf.matmul(q, k, transpose_b=True) * 1e-3, v)
+            context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [tokens, hidden])
+            x = x + tf.matmul(context, out)
+            x = x + tf.matmul(tf.matmul(x, up), down) * 1e-3
+        return x
+
+    return forward, (tf.constant(rng.standard_normal((tokens, hidden)), tf.float32),)
+
+
+def _serve(forward, args) -> None:
+    """Warm ``forward`` up, then time one call per ``run`` line on stdin."""
     for _ in range(2):
-        forward(ids, mask).numpy()
+        forward(*args).numpy()
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
             break
         start = time.perf_counter()
-        forward(ids, mask).numpy()
+        forward(*args).numpy()
         print(time.perf_counter() - start, flush=True)
 
 
@@ -80,15 +125,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", default="4x512,1x2048", help="comma-separated BATCHxLENGTH")
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--worker", choices=("ours", "reference"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("ours", "reference", "floor"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     shapes = [tuple(int(n) for n in s.split("x")) for s in args.shapes.split(",")]
     if args.worker:
         _worker(args.worker, *shapes[0])
         return
-    print(f"{'shape':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'ratio':>6}", flush=True)
+    header = f"{'shape':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'ratio':>6} {'floor tok/s':>12} {'ceiling':>8}"
+    print(header, flush=True)
     for batch, length in shapes:
-        workers = {name: _start(name, batch, length) for name in ("reference", "ours")}
+        workers = {name: _start(name, batch, length) for name in ("reference", "ours", "floor")}
         try:
             times = {name: [] for name in workers}
             for _ in range(args.repeats):
@@ -99,9 +145,10 @@ def main() -> None:
                 proc.stdin.close()
                 proc.wait()
         tokens = batch * length
-        ours, ref = (tokens / statistics.median(times[name]) for name in ("ours", "reference"))
+        ours, ref, floor = (tokens / statistics.median(times[name]) for name in ("ours", "reference", "floor"))
         ratio = statistics.median(r / o for o, r in zip(times["ours"], times["reference"]))
-        print(f"{batch}x{length:<6} {ours:11.1f} {ref:10.1f} {ratio:6.2f}", flush=True)
+        ceiling = statistics.median(r / f for f, r in zip(times["floor"], times["reference"]))
+        print(f"{batch}x{length:<6} {ours:11.1f} {ref:10.1f} {ratio:6.2f} {floor:12.1f} {ceiling:8.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -306,8 +306,8 @@ class TFRoFormerSelfAttention(_Block):
             if head_mask is not None:
                 probs = probs * head_mask
             context = tf.matmul(probs, v)  # [B, H, Lq, D]
-        elif min(q.shape[2] or 0, k.shape[2] or 0) >= _PER_HEAD_MIN_LENGTH and not (training and self.dropout.rate > 0):
-            context = _attend_per_head(q, k, v, bias)
+        elif (blocks := _attention_blocks(q.shape, k.shape)) and not (training and self.dropout.rate > 0):
+            context = _attend_in_blocks(q, k, v, bias, *blocks)
         else:
             context = _attend(q, k, v, bias, lambda weights: self.dropout(weights, training=training))
         B, _, Lq, _ = _shape(context)
@@ -315,9 +315,28 @@ class TFRoFormerSelfAttention(_Block):
         return context, (k, v), (probs if output_attentions else None)
 
 
-# From this many queries and keys on, attention runs one (batch, head) pair at a time so that each [Lq, Lk] score
-# matrix stays in cache; below it (and for one-token decoding steps) the batched form is as fast or faster.
-_PER_HEAD_MIN_LENGTH = 1024
+# Score matrices of more than this many elements in all (8 MiB in float32) are computed one block at a time (a few
+# heads of one sequence, or a slice of one head's queries) so that each block stays in cache. On the 2-core
+# development CPU, against the batched form: 4 x 512 +7%, 2 x 1024 +11%, 1 x 2048 +12% (one head per step) and a
+# further +6% (half the queries per step), 8 x 256 +2%. Below it, and for one-token decoding steps, the batched form
+# is used.
+_SCORE_BLOCK_ELEMENTS = 1 << 21
+_MIN_QUERY_SLICE = 128
+
+
+def _attention_blocks(q_shape: tf.TensorShape, k_shape: tf.TensorShape) -> tuple[int, int] | None:
+    """The block :func:`_attend_in_blocks` should use for ``q [B, H, Lq, D]`` and ``k [B, H, Lk, D]``:
+    ``(heads, queries)`` per step, the most heads of one sequence (a divisor of H) whose scores fit in the block,
+    else one head and the most queries (a divisor of Lq) that fit; None for the batched form (all scores fit in
+    the block anyway, few queries as in decoding steps, or shapes that are not static)."""
+    B, H, Lq, Lk = q_shape[0], q_shape[1], q_shape[2], k_shape[2]
+    if None in (B, H, Lq, Lk) or B * H * Lq * Lk <= _SCORE_BLOCK_ELEMENTS or Lq < _MIN_QUERY_SLICE:
+        return None
+    if Lq * Lk <= _SCORE_BLOCK_ELEMENTS:
+        return max(p for p in range(1, H + 1) if H % p == 0 and p * Lq * Lk <= _SCORE_BLOCK_ELEMENTS), Lq
+    queries = max(c for c in range(1, Lq + 1) if Lq % c == 0 and c * Lk <= _SCORE_BLOCK_ELEMENTS)
+    # a length with no mid-sized divisor (a prime) takes whole heads rather than thousands of tiny steps
+    return 1, (queries if queries >= _MIN_QUERY_SLICE else Lq)
 
 
 def _attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor | None, dropout: Callable) -> tf.Tensor:
@@ -332,19 +351,31 @@ def _attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor | None, dr
     return tf.matmul(dropout(weights), v) / total
 
 
-def _attend_per_head(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
-    """:func:`_attend` (without dropout) for ``[B, H, L, D]`` inputs, one (batch, head) pair per loop step."""
+def _attend_in_blocks(
+    q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor | None, heads: int, queries: int
+) -> tf.Tensor:
+    """:func:`_attend` (without dropout) for ``[B, H, L, D]`` inputs, one block of ``heads`` heads of one sequence
+    and ``queries`` queries per loop step (``heads`` divides H, ``queries`` divides Lq)."""
     B, H, Lq, D = _shape(q)
     Lk = _shape(k)[2]
-    qf, kf, vf = tf.reshape(q, [-1, Lq, D]), tf.reshape(k, [-1, Lk, D]), tf.reshape(v, [-1, Lk, D])
+    slices = Lq // queries  # query slices per head group
+    groups_per_sequence = H // heads
+    qb = tf.reshape(q, [-1, heads, slices, queries, D])  # [G, heads, slices, queries, D], G = B * H / heads
+    kb, vb = tf.reshape(k, [-1, heads, Lk, D]), tf.reshape(v, [-1, heads, Lk, D])
 
     def one(i: tf.Tensor) -> tf.Tensor:
-        # the bias is [B or 1, 1, Lq or 1, Lk]
-        pair_bias = None if bias is None else bias[0 if bias.shape[0] == 1 else i // H, 0]
-        return _attend(qf[i], kf[i], vf[i], pair_bias, lambda w: w)
+        group, part = i // slices, i % slices
+        step_bias = None
+        if bias is not None:  # [B or 1, 1, Lq or 1, Lk]: one per sequence, shared by its heads
+            step_bias = bias[0 if bias.shape[0] == 1 else group // groups_per_sequence]
+            if bias.shape[2] != 1:
+                step_bias = step_bias[:, part * queries : (part + 1) * queries]
+        return _attend(qb[group, :, part], kb[group], vb[group], step_bias, lambda w: w)
 
-    context = tf.map_fn(one, tf.range(tf.shape(qf)[0]), fn_output_signature=tf.TensorSpec([None, None], q.dtype))
-    return tf.reshape(context, [B, H, Lq, D])
+    steps = tf.shape(qb)[0] * slices
+    context = tf.map_fn(one, tf.range(steps), fn_output_signature=tf.TensorSpec([heads, queries, D], q.dtype))
+    context = tf.reshape(context, [-1, slices, heads, queries, D])  # [G, slices, heads, queries, D]
+    return tf.reshape(tf.transpose(context, [0, 2, 1, 3, 4]), [B, H, Lq, D])
 
 
 class TFRoFormerSelfOutput(_Block):
@@ -606,6 +637,14 @@ def _cross_entropy(logits: tf.Tensor, labels: tf.Tensor, ignore_index: Any = los
     return tf.reduce_sum(per_token * keep) / tf.reduce_sum(keep)  # nan when every target is ignored, as in PT
 
 
+def _id_range_asserts(name: str, ids: tf.Tensor, size: int, field: str) -> list[Any]:
+    """Graph asserts that ``ids`` (any shape, integer) lie in ``[0, size)``; InvalidArgumentError names ``name``."""
+    return [
+        tf.debugging.assert_non_negative(ids, message=f"{name} contains a negative id; ids must be in [0, {field})"),
+        tf.debugging.assert_less(ids, tf.cast(size, ids.dtype), message=f"{name} out of range for {field}={size}"),
+    ]
+
+
 class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
     """Shared loading, saving, training hooks, serving export and input checking of every RoFormer class."""
 
@@ -787,15 +826,50 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
             if tf.size(ids) > 0:
                 check_id_range(name, int(tf.reduce_min(ids)), int(tf.reduce_max(ids)), size, field=field)
             return ids, None
-        checks = [
-            tf.debugging.assert_non_negative(
-                ids, message=f"{name} contains a negative id; ids must be in [0, {field})"
-            ),
-            tf.debugging.assert_less(ids, tf.cast(size, ids.dtype), message=f"{name} out of range for {field}={size}"),
-        ]
-        with tf.control_dependencies(checks):
+        with tf.control_dependencies(_id_range_asserts(name, ids, size, field)):
             ids = tf.identity(ids)
         return ids, (ids >= 0) & (ids < tf.cast(size, ids.dtype))
+
+    # -- Keras step hook: id checks outside XLA ------------------------------------------------------------------
+    def _autoconvert_optionals(self, step_func: Callable) -> Callable:
+        """Check each batch's ids before Keras runs a (possibly XLA-compiled) train, test or predict step.
+
+        Keras' TensorFlow trainer wraps every step function in this hook and calls the wrapper outside the
+        compiled step (in the step loop's graph, or eagerly). XLA drops the model's own asserts, so without this an
+        out-of-range id under ``jit_compile`` (Keras' default on GPU) would train on NaN rows, or on GPU outside
+        XLA on silent zeros; here it stops the run with an InvalidArgumentError naming the input before any
+        weight changes.
+        """
+        step = super()._autoconvert_optionals(step_func)
+
+        def checked(data: Any) -> Any:
+            with tf.control_dependencies(self._batch_id_asserts(data)):
+                return step(data)
+
+        return checked
+
+    def _batch_id_asserts(self, data: Any) -> list[Any]:
+        """Range asserts for the ``input_ids`` / ``token_type_ids`` of a Keras batch ``x`` or ``(x, y[, w])``,
+        per replica for distributed batches."""
+        x = data[0] if isinstance(data, (tuple, list)) and data else data
+        fields = dict(x) if isinstance(x, dict) else {"input_ids": x}
+        sizes = {
+            "input_ids": (self.config.vocab_size, "vocab_size"),
+            "token_type_ids": (self.config.type_vocab_size, "type_vocab_size"),
+        }
+        asserts = []
+        for name, (size, field) in sizes.items():
+            value = fields.get(name)
+            if value is None:
+                continue
+            if isinstance(value, tf.distribute.DistributedValues):
+                parts = self.distribute_strategy.experimental_local_results(value)
+            else:
+                parts = (value,)
+            for part in parts:
+                if tf.is_tensor(part) and part.dtype.is_integer:
+                    asserts += _id_range_asserts(name, part, size, field)
+        return asserts
 
     def _finish(self, return_dict: bool | None, **fields: Any) -> ModelOutput | tuple:
         output = _output_class(self.head)(**fields)

@@ -179,13 +179,25 @@ def test_fit_under_mirrored_strategy_on_two_cpus() -> None:
             model = TFRoFormerForSequenceClassification(RoFormerConfig(**BASE_CONFIG, hidden_dropout_prob=0.0))
             model.compile(optimizer=keras.optimizers.Adam(3e-3))
         history = model.fit(data, epochs=4, verbose=0, shuffle=False)
-        print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loss": history.history["loss"]}))
+        # the pre-step id check sees a distributed batch as per-replica values: a bad id in the second replica's
+        # half is found
+        ids[12, 5] = 500
+        bad = tf.data.Dataset.from_tensor_slices({"input_ids": ids, "labels": ids[:, 0] % 3}).batch(16)
+        batch = next(iter(strategy.experimental_distribute_dataset(bad)))
+        assert isinstance(batch["input_ids"], tf.distribute.DistributedValues)
+        try:
+            model._batch_id_asserts(batch)
+            error = None
+        except tf.errors.InvalidArgumentError as e:
+            error = str(e)
+        print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loss": history.history["loss"], "error": error}))
         """
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
     assert report["loss"][-1] < 0.8 * report["loss"][0], report
+    assert "input_ids out of range for vocab_size=99" in report["error"]
 
 
 def test_generate_compiles_with_xla_and_samples_reproducibly() -> None:
@@ -252,17 +264,69 @@ def test_out_of_range_ids_raise_inside_tf_function_and_poison_xla() -> None:
     assert np.isnan(logits[0, 3]).all() and np.isfinite(logits[1]).all()
 
 
+@pytest.mark.parametrize("jit_compile", [True, False], ids=["xla", "graph"])
+@pytest.mark.parametrize("form", ["dict", "x_y"])
+def test_keras_steps_refuse_bad_ids_before_any_update(jit_compile: bool, form: str) -> None:
+    ids, labels = _classification_data(32)
+    ids[3, 2] = 10_000  # first batch
+    types = np.zeros_like(ids)
+    types[20, 0] = 16  # second batch; type_vocab_size is 16
+    if form == "dict":
+        dataset = tf.data.Dataset.from_tensor_slices({"input_ids": ids, "token_type_ids": types, "labels": labels})
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(({"input_ids": ids, "token_type_ids": types}, labels))
+    dataset = dataset.batch(16)
+    model = _model("TFRoFormerForSequenceClassification")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=jit_compile)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input_ids out of range for vocab_size=99"):
+        model.fit(dataset, epochs=1, verbose=0)
+    assert all(np.array_equal(w.numpy(), b) for w, b in zip(model.trainable_weights, before))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input_ids out of range"):
+        model.evaluate(dataset, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input_ids out of range"):
+        model.predict(ids, batch_size=16, verbose=0)
+    good_ids = np.where(ids >= 99, 1, ids)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="token_type_ids out of range for type_vocab_size=16"):
+        model.evaluate({"input_ids": good_ids, "token_type_ids": types}, labels, batch_size=16, verbose=0)
+    # and good data still trains under the same compiled functions
+    assert np.isfinite(model.evaluate({"input_ids": good_ids}, labels, batch_size=16, verbose=0))
+
+
+@pytest.mark.parametrize(
+    "length, blocks",
+    [(600, (4, 600)), (1034, (1, 1034)), (1600, (1, 800))],
+    ids=["all-heads-per-step", "one-head-per-step", "half-the-queries-per-step"],
+)
 @pytest.mark.parametrize("is_decoder", [False, True], ids=["encoder", "decoder"])
-def test_long_sequence_attention_path_matches_explicit_path(is_decoder: bool) -> None:
-    from roformer_tf.modeling import _PER_HEAD_MIN_LENGTH
+def test_long_sequence_attention_path_matches_explicit_path(
+    is_decoder: bool, length: int, blocks: tuple[int, int]
+) -> None:
+    from roformer_tf.modeling import _attention_blocks
 
     model = _model("TFRoFormerModel", is_decoder=is_decoder)
-    ids = _ids(2, _PER_HEAD_MIN_LENGTH + 10)
+    ids = _ids(2, length)
+    shape = tf.TensorShape((2, model.config.num_attention_heads, length, 8))
+    assert _attention_blocks(shape, shape) == blocks
     mask = np.ones_like(ids)
     mask[1, -50:] = 0
     explicit = model(ids, attention_mask=mask, output_attentions=True).last_hidden_state.numpy()
     fast = model(ids, attention_mask=mask).last_hidden_state.numpy()
     np.testing.assert_allclose(fast, explicit, atol=ATOL["float32"], rtol=0)
+
+
+def test_attention_block_choice() -> None:
+    from roformer_tf.modeling import _attention_blocks
+
+    def blocks(batch: int, heads: int, queries: int, keys: int):
+        return _attention_blocks(tf.TensorShape((batch, heads, queries, 64)), tf.TensorShape((batch, heads, keys, 64)))
+
+    assert blocks(4, 12, 512, 512) == (6, 512)  # base model, 4 x 512
+    assert blocks(1, 12, 2048, 2048) == (1, 1024)
+    assert blocks(1, 12, 2053, 2053) == (1, 2053)  # prime length: whole heads, not 1-query steps
+    assert blocks(2, 12, 256, 256) is None  # fits: batched
+    assert blocks(64, 12, 1, 4096) is None  # a decoding step
+    assert blocks(None, 12, 512, 512) is None  # unknown batch
 
 
 def test_longer_than_max_positions_inside_xla() -> None:
