@@ -1,10 +1,11 @@
-"""Framework-neutral parts of ``generate()``: argument checks and the left-alignment of padded prompts."""
+"""Framework-neutral parts of ``generate()``: argument checks and the preparation of (padded) prompts."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .config import RoFormerConfig
+from .validation import check_id_range
 
 
 def check_generate_args(
@@ -60,3 +61,48 @@ def left_align_plan(attention_mask: np.ndarray) -> np.ndarray | None:
     if left_aligned:
         return None
     return np.argsort(mask.astype(np.int8), axis=1, kind="stable").astype(np.int64)
+
+
+def prepare_prompts(
+    config: RoFormerConfig,
+    input_ids,
+    attention_mask,
+    token_type_ids,
+    pad_token_id: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Check prompts and lay them out for decoding: padding moved to the left (see :func:`left_align_plan`), pad
+    positions set to ``pad_token_id``, ids and token types checked against the config (a ValueError naming the
+    input: inside a compiled decoding loop nothing could raise).
+
+    Args:
+        input_ids: ``[B, L]`` integer prompts (anything ``np.asarray`` takes); pad positions may hold any value.
+        attention_mask: ``[B, L]`` 0/1, or None for no padding.
+        token_type_ids: ``[B, L]`` or None.
+        pad_token_id: from :func:`check_generate_args`.
+
+    Returns:
+        int64 ``ids [B, L]``, ``mask [B, L]`` and ``types [B, L]`` (or None).
+    """
+    ids = np.asarray(input_ids)
+    if ids.ndim != 2:
+        raise ValueError(f"input_ids must be [batch, length], got shape {list(ids.shape)}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"input_ids must be integers, got {ids.dtype}")
+    ids = ids.astype(np.int64)
+    mask = np.ones_like(ids) if attention_mask is None else np.asarray(attention_mask).astype(np.int64)
+    if mask.shape != ids.shape:
+        raise ValueError(f"attention_mask shape {list(mask.shape)} differs from input_ids {list(ids.shape)}")
+    types = None if token_type_ids is None else np.asarray(token_type_ids).astype(np.int64)
+    if types is not None and types.shape != ids.shape:
+        raise ValueError(f"token_type_ids shape {list(types.shape)} differs from input_ids {list(ids.shape)}")
+    order = left_align_plan(mask)
+    if order is not None:
+        ids, mask = np.take_along_axis(ids, order, 1), np.take_along_axis(mask, order, 1)
+        types = None if types is None else np.take_along_axis(types, order, 1)
+    # pads carry pad_token_id in the output, whatever the caller put there
+    ids = np.where(mask.astype(bool), ids, pad_token_id)
+    if ids.size:
+        check_id_range("input_ids", int(ids.min()), int(ids.max()), config)
+        if types is not None:
+            check_id_range("token_type_ids", int(types.min()), int(types.max()), config)
+    return ids, mask, types

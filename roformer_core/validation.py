@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+# The integer inputs that index an embedding, each with the config field that gives the embedding's row count.
+ID_INPUTS: dict[str, str] = {"input_ids": "vocab_size", "token_type_ids": "type_vocab_size"}
 
-def check_id_range(name: str, low: int, high: int, size: int, field: str = "vocab_size") -> None:
-    """Raise ValueError unless ``0 <= low`` and ``high < size``.
+
+def id_limit(name: str, config) -> tuple[int, str]:
+    """``(size, field)`` for an input of :data:`ID_INPUTS`: its ids must lie in ``[0, size)``, ``size`` being
+    ``config.<field>``."""
+    field = ID_INPUTS[name]
+    return getattr(config, field), field
+
+
+def check_id_range(name: str, low: int, high: int, config) -> None:
+    """Raise ValueError unless ``0 <= low`` and ``high < size`` (see :func:`id_limit`).
 
     Args:
-        name: the input's name (``"input_ids"``).
+        name: the input's name, a key of :data:`ID_INPUTS` (``"input_ids"``).
         low / high: its smallest and largest value.
-        size: the number of rows of the embedding it indexes.
-        field: the config field that gives ``size``.
+        config: the model's RoFormerConfig.
     """
+    size, field = id_limit(name, config)
     if low < 0:
         raise ValueError(f"{name} contains a negative id ({low}); ids must be in [0, {field}={size})")
     if high >= size:

@@ -8,8 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from roformer_core.generation import check_generate_args, left_align_plan
-from roformer_core.validation import check_id_range
+from roformer_core.generation import check_generate_args, prepare_prompts
 
 _GENERATE_STATIC = ("max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "eos_ids", "pad_token_id")
 
@@ -75,24 +74,9 @@ class FlaxGenerationMixin:
         eos_ids, pad_token_id = check_generate_args(
             self.config, max_new_tokens, do_sample, temperature, top_k, top_p, eos_token_id, pad_token_id
         )
-        input_ids = np.asarray(input_ids)
-        if input_ids.ndim != 2:
-            raise ValueError(f"input_ids must be [batch, length], got shape {list(input_ids.shape)}")
-        if input_ids.size:
-            check_id_range("input_ids", int(input_ids.min()), int(input_ids.max()), self.config.vocab_size)
-        mask = np.ones_like(input_ids) if attention_mask is None else np.asarray(attention_mask)
-        if mask.shape != input_ids.shape:
-            raise ValueError(f"attention_mask shape {list(mask.shape)} differs from input_ids {list(input_ids.shape)}")
-        mask = mask.astype(np.int32)
-        order = left_align_plan(mask)
-        if order is not None:
-            input_ids = np.take_along_axis(input_ids, order, axis=1)
-            mask = np.take_along_axis(mask, order, axis=1)
-            if token_type_ids is not None:
-                token_type_ids = np.take_along_axis(np.asarray(token_type_ids), order, axis=1)
-        input_ids = np.where(mask.astype(bool), input_ids, pad_token_id).astype(np.int32)
+        ids, mask, types = prepare_prompts(self.config, input_ids, attention_mask, token_type_ids, pad_token_id)
         if max_new_tokens == 0:
-            return input_ids.astype(np.int64)
+            return ids
         if generator is None:
             generator = 0
         key = jax.random.PRNGKey(generator) if isinstance(generator, int) else generator
@@ -100,9 +84,9 @@ class FlaxGenerationMixin:
             self._jit_generate = jax.jit(self._generate_loop, static_argnames=_GENERATE_STATIC)
         sequences, steps = self._jit_generate(
             self.params if params is None else params,
-            jnp.asarray(input_ids),
-            jnp.asarray(mask),
-            None if token_type_ids is None else jnp.asarray(token_type_ids, jnp.int32),
+            jnp.asarray(ids, jnp.int32),
+            jnp.asarray(mask, jnp.int32),
+            None if types is None else jnp.asarray(types, jnp.int32),
             key,
             max_new_tokens=max_new_tokens,
             do_sample=bool(do_sample),
@@ -112,7 +96,7 @@ class FlaxGenerationMixin:
             eos_ids=tuple(eos_ids),
             pad_token_id=pad_token_id,
         )
-        return np.asarray(sequences)[:, : input_ids.shape[1] + int(steps)].astype(np.int64)
+        return np.asarray(sequences)[:, : ids.shape[1] + int(steps)].astype(np.int64)
 
     def _generate_loop(
         self,

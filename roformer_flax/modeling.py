@@ -1019,12 +1019,10 @@ class FlaxRoFormerPreTrainedModel:
                 raise ValueError(f"input_ids must be integers, got {input_ids.dtype}")
             if not _is_traced(input_ids) and input_ids.size:
                 ids = np.asarray(input_ids)
-                check_id_range("input_ids", int(ids.min()), int(ids.max()), self.config.vocab_size)
+                check_id_range("input_ids", int(ids.min()), int(ids.max()), self.config)
         if token_type_ids is not None and not _is_traced(token_type_ids) and token_type_ids.size:
             types = np.asarray(token_type_ids)
-            check_id_range(
-                "token_type_ids", int(types.min()), int(types.max()), self.config.type_vocab_size, "type_vocab_size"
-            )
+            check_id_range("token_type_ids", int(types.min()), int(types.max()), self.config)
 
     def _head_mask(self, head_mask: Any) -> Array | None:
         layers, heads = self.config.num_hidden_layers, self.config.num_attention_heads

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from roformer_core.generation import check_generate_args, left_align_plan
+from roformer_core.generation import check_generate_args, prepare_prompts
 
 
 def _filter_top_k(scores: torch.Tensor, top_k: int) -> torch.Tensor:
@@ -64,28 +64,15 @@ class GenerationMixin:
         eos_ids, pad_token_id = check_generate_args(
             self.config, max_new_tokens, do_sample, temperature, top_k, top_p, eos_token_id, pad_token_id
         )
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be [batch, length], got shape {list(input_ids.shape)}")
+        device = self.device
+        # checked and left-aligned on the host, as the other ports do
+        given = [None if x is None else x.detach().cpu().numpy() for x in (input_ids, attention_mask, token_type_ids)]
+        prompts = prepare_prompts(self.config, *given, pad_token_id)
+        input_ids, attention_mask, token_type_ids = (
+            None if x is None else torch.as_tensor(x, device=device) for x in prompts
+        )
         was_training = self.training
         self.eval()
-        device = self.device
-        input_ids = input_ids.to(device)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        elif tuple(attention_mask.shape) != tuple(input_ids.shape):
-            raise ValueError(
-                f"attention_mask shape {list(attention_mask.shape)} differs from input_ids {list(input_ids.shape)}"
-            )
-        attention_mask = attention_mask.to(device).long()
-        order = left_align_plan(attention_mask.cpu().numpy())
-        if order is not None:
-            index = torch.as_tensor(order, device=device)
-            input_ids = input_ids.gather(1, index)
-            attention_mask = attention_mask.gather(1, index)
-            if token_type_ids is not None:
-                token_type_ids = token_type_ids.to(device).gather(1, index)
-        # pads carry pad_token_id in the output, whatever the caller put there
-        input_ids = torch.where(attention_mask.bool(), input_ids, torch.full_like(input_ids, pad_token_id))
 
         batch = input_ids.shape[0]
         eos = torch.tensor(eos_ids, device=device, dtype=torch.long) if eos_ids else None

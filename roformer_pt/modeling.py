@@ -603,15 +603,9 @@ class RoFormerPreTrainedModel(nn.Module):
             if input_ids.dtype.is_floating_point:
                 raise ValueError(f"input_ids must be integers, got {input_ids.dtype}")
             if input_ids.numel():
-                check_id_range("input_ids", int(input_ids.min()), int(input_ids.max()), self.config.vocab_size)
+                check_id_range("input_ids", int(input_ids.min()), int(input_ids.max()), self.config)
         if token_type_ids is not None and token_type_ids.numel():
-            check_id_range(
-                "token_type_ids",
-                int(token_type_ids.min()),
-                int(token_type_ids.max()),
-                self.config.type_vocab_size,
-                field="type_vocab_size",
-            )
+            check_id_range("token_type_ids", int(token_type_ids.min()), int(token_type_ids.max()), self.config)
 
     def _finish(self, return_dict: bool | None, **fields: Any) -> ModelOutput | tuple:
         output = output_class_for(self.head)(**fields)

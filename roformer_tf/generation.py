@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from roformer_core.generation import check_generate_args, left_align_plan
-from roformer_core.validation import check_id_range
+from roformer_core.generation import check_generate_args, prepare_prompts
 
 # model -> its compiled decoding function (kept off the model so SavedModel export does not trace it)
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -79,25 +78,7 @@ class TFGenerationMixin:
         eos_ids, pad_token_id = check_generate_args(
             self.config, max_new_tokens, do_sample, temperature, top_k, top_p, eos_token_id, pad_token_id
         )
-        ids = np.asarray(input_ids)
-        if ids.ndim != 2:
-            raise ValueError(f"input_ids must be [batch, length], got shape {list(ids.shape)}")
-        ids = ids.astype(np.int64)
-        mask = np.ones_like(ids) if attention_mask is None else np.asarray(attention_mask).astype(np.int64)
-        if mask.shape != ids.shape:
-            raise ValueError(f"attention_mask shape {list(mask.shape)} differs from input_ids {list(ids.shape)}")
-        types = None if token_type_ids is None else np.asarray(token_type_ids).astype(np.int64)
-        order = left_align_plan(mask)
-        if order is not None:
-            ids, mask = np.take_along_axis(ids, order, 1), np.take_along_axis(mask, order, 1)
-            types = None if types is None else np.take_along_axis(types, order, 1)
-        # pads carry pad_token_id in the output, whatever the caller put there
-        ids = np.where(mask.astype(bool), ids, pad_token_id)
-        # inside XLA an out-of-range id cannot raise: check here
-        if ids.size:
-            check_id_range("input_ids", int(ids.min()), int(ids.max()), self.config.vocab_size)
-        if types is not None and types.size:
-            check_id_range("token_type_ids", int(types.min()), int(types.max()), self.config.type_vocab_size)
+        ids, mask, types = prepare_prompts(self.config, input_ids, attention_mask, token_type_ids, pad_token_id)
         if max_new_tokens == 0:
             return tf.constant(ids)
         if do_sample:

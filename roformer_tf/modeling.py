@@ -38,7 +38,7 @@ from roformer_core.heads import (
 from roformer_core.outputs import ModelOutput, output_class_for
 from roformer_core.rotary import rotary_angles, sinusoidal_table
 from roformer_core.schema import ROTARY_TABLE, model_schema, resolve_checkpoint
-from roformer_core.validation import check_attention_mask, check_id_range
+from roformer_core.validation import ID_INPUTS, check_attention_mask, check_id_range, id_limit
 
 from .generation import TFGenerationMixin
 
@@ -637,8 +637,10 @@ def _cross_entropy(logits: tf.Tensor, labels: tf.Tensor, ignore_index: Any = los
     return tf.reduce_sum(per_token * keep) / tf.reduce_sum(keep)  # nan when every target is ignored, as in PT
 
 
-def _id_range_asserts(name: str, ids: tf.Tensor, size: int, field: str) -> list[Any]:
-    """Graph asserts that ``ids`` (any shape, integer) lie in ``[0, size)``; InvalidArgumentError names ``name``."""
+def _id_range_asserts(name: str, ids: tf.Tensor, config: RoFormerConfig) -> list[Any]:
+    """Graph asserts that ``ids`` (any shape, integer) lie in ``[0, size)`` (``id_limit``); their
+    InvalidArgumentError names ``name``."""
+    size, field = id_limit(name, config)
     return [
         tf.debugging.assert_non_negative(ids, message=f"{name} contains a negative id; ids must be in [0, {field})"),
         tf.debugging.assert_less(ids, tf.cast(size, ids.dtype), message=f"{name} out of range for {field}={size}"),
@@ -810,8 +812,8 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
         return {k: v for k, v in out.items() if k in keys}
 
     # -- inputs ------------------------------------------------------------------------------------------------
-    def _check_ids(self, name: str, ids: tf.Tensor, size: int, field: str) -> tuple[tf.Tensor, tf.Tensor | None]:
-        """Check ids are in ``[0, size)``.
+    def _check_ids(self, name: str, ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """Check the ids of input ``name`` are in ``[0, size)`` (``roformer_core.validation.id_limit``).
 
         Eagerly a ValueError. In a graph, asserts that run before the ids are used (an InvalidArgumentError, also
         on GPU where gather would return zeros) plus, because XLA drops asserts, a validity mask ``[B, L]`` the
@@ -824,11 +826,11 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
             raise ValueError(f"{name} must be integers, got {ids.dtype.name}")
         if not _in_graph():
             if tf.size(ids) > 0:
-                check_id_range(name, int(tf.reduce_min(ids)), int(tf.reduce_max(ids)), size, field=field)
+                check_id_range(name, int(tf.reduce_min(ids)), int(tf.reduce_max(ids)), self.config)
             return ids, None
-        with tf.control_dependencies(_id_range_asserts(name, ids, size, field)):
+        with tf.control_dependencies(_id_range_asserts(name, ids, self.config)):
             ids = tf.identity(ids)
-        return ids, (ids >= 0) & (ids < tf.cast(size, ids.dtype))
+        return ids, (ids >= 0) & (ids < tf.cast(id_limit(name, self.config)[0], ids.dtype))
 
     # -- Keras step hook: id checks outside XLA ------------------------------------------------------------------
     def _autoconvert_optionals(self, step_func: Callable) -> Callable:
@@ -853,12 +855,8 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
         per replica for distributed batches."""
         x = data[0] if isinstance(data, (tuple, list)) and data else data
         fields = dict(x) if isinstance(x, dict) else {"input_ids": x}
-        sizes = {
-            "input_ids": (self.config.vocab_size, "vocab_size"),
-            "token_type_ids": (self.config.type_vocab_size, "type_vocab_size"),
-        }
         asserts = []
-        for name, (size, field) in sizes.items():
+        for name in ID_INPUTS:
             value = fields.get(name)
             if value is None:
                 continue
@@ -868,7 +866,7 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
                 parts = (value,)
             for part in parts:
                 if tf.is_tensor(part) and part.dtype.is_integer:
-                    asserts += _id_range_asserts(name, part, size, field)
+                    asserts += _id_range_asserts(name, part, self.config)
         return asserts
 
     def _finish(self, return_dict: bool | None, **fields: Any) -> ModelOutput | tuple:
@@ -998,7 +996,7 @@ class TFRoFormerModel(TFRoFormerPreTrainedModel):
         valid = []
         if input_ids is not None:
             input_ids = tf.convert_to_tensor(input_ids)
-            input_ids, ok = self._check_ids("input_ids", input_ids, config.vocab_size, "vocab_size")
+            input_ids, ok = self._check_ids("input_ids", input_ids)
             valid.append(ok)
             shape = _shape(input_ids)
         else:
@@ -1011,9 +1009,7 @@ class TFRoFormerModel(TFRoFormerPreTrainedModel):
             token_type_ids = tf.convert_to_tensor(token_type_ids)
             if token_type_ids.shape.rank != 2:
                 raise ValueError(f"token_type_ids shape {token_type_ids.shape} differs from input shape [B, L]")
-            token_type_ids, ok = self._check_ids(
-                "token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size"
-            )
+            token_type_ids, ok = self._check_ids("token_type_ids", token_type_ids)
             valid.append(ok)
         if past_key_values is not None and len(past_key_values) != config.num_hidden_layers:
             raise ValueError(

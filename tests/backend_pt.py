@@ -32,6 +32,7 @@ class PTBackend:
 
     def generate(self, model, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, **kwargs) -> np.ndarray:
         mask = None if attention_mask is None else torch.from_numpy(attention_mask)
+        kwargs = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
         return model.generate(torch.from_numpy(input_ids), attention_mask=mask, **kwargs).numpy()
 
     def from_pretrained(self, head: str, path, **overrides):

@@ -23,7 +23,7 @@ from roformer_core import (
     rotate_pairs,
     sinusoidal_table,
 )
-from roformer_core.generation import left_align_plan
+from roformer_core.generation import left_align_plan, prepare_prompts
 from roformer_core.io import atomic_write_with
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,6 +232,25 @@ def test_left_align_plan() -> None:
     np.testing.assert_array_equal(
         np.take_along_axis(np.array([[5, 6, 0], [1, 2, 3]]), order, 1), [[0, 5, 6], [1, 2, 3]]
     )
+
+
+def test_prepare_prompts_aligns_fills_pads_and_checks_ids() -> None:
+    config = RoFormerConfig(vocab_size=10, type_vocab_size=2)
+    # right-padded row whose pad holds an out-of-range id: allowed, replaced by the pad id and moved left
+    given_types = [[1, 0, 0], [0, 0, 1]]
+    ids, mask, types = prepare_prompts(config, [[5, 6, 999], [1, 2, 3]], [[1, 1, 0], [1, 1, 1]], given_types, 0)
+    np.testing.assert_array_equal(ids, [[0, 5, 6], [1, 2, 3]])
+    np.testing.assert_array_equal(mask, [[0, 1, 1], [1, 1, 1]])
+    np.testing.assert_array_equal(types, [[0, 1, 0], [0, 0, 1]])
+    assert ids.dtype == np.int64
+    with pytest.raises(ValueError, match="token_type_ids contains id 7, out of range for type_vocab_size=2"):
+        prepare_prompts(config, [[5, 6, 7]], None, [[1, 0, 7]], 0)
+    with pytest.raises(ValueError, match="input_ids contains id 10, out of range for vocab_size=10"):
+        prepare_prompts(config, [[5, 10]], [[1, 1]], None, 0)
+    with pytest.raises(ValueError, match="must be integers"):
+        prepare_prompts(config, [[0.5, 1.0]], None, None, 0)
+    with pytest.raises(ValueError, match="attention_mask shape"):
+        prepare_prompts(config, [[1, 2]], [[1]], None, 0)
 
 
 # ---- files ---------------------------------------------------------------------------------------------------------

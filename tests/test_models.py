@@ -121,6 +121,27 @@ def test_greedy_generate_equals_reference(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("input_ids", "input_ids contains id 99, out of range for vocab_size=99"),
+        ("token_type_ids", "token_type_ids contains id 16, out of range for type_vocab_size=16"),
+    ],
+)
+def test_generate_refuses_bad_prompts(backend: str, bad: str, message: str) -> None:
+    be = load_backend(backend)
+    from .cases import BASE_CONFIG
+
+    config = RoFormerConfig(**BASE_CONFIG, is_decoder=True)
+    model = be.build("causal_lm", config, numpy_model.init_params(config, "causal_lm", seed=0))
+    prompts = np.ones((2, 4), np.int64)
+    types = np.zeros_like(prompts)
+    (prompts if bad == "input_ids" else types)[1, 2] = config.vocab_size if bad == "input_ids" else 16
+    with pytest.raises(ValueError, match=message):
+        be.generate(model, prompts, max_new_tokens=2, token_type_ids=types)
+
+
+@pytest.mark.parametrize("backend", backend_params())
 @pytest.mark.parametrize("head", [h.name for h in HEADS])
 def test_save_load_round_trip(backend: str, head: str, tmp_path) -> None:
     """save_pretrained then from_pretrained gives the same outputs; the files are canonical safetensors."""
