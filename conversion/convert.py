@@ -3,6 +3,7 @@ from them (see :mod:`roformer_core.formats` for the name mapping)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,24 +24,25 @@ from roformer_core.checkpoint import (
     read_weights_file,
 )
 from roformer_core.config import CONFIG_NAME
-from roformer_core.formats import FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME, write_flax_msgpack, write_tf_h5
-from roformer_core.heads import HEADS_BY_CLASS, HeadSpec
+from roformer_core.formats import (
+    FLAX_WEIGHTS_NAME,
+    TF_WEIGHTS_NAME,
+    flax_msgpack_specs,
+    tf_h5_specs,
+    write_flax_msgpack,
+    write_tf_h5,
+)
+from roformer_core.heads import HeadSpec
 from roformer_core.io import atomic_write_text, atomic_write_with
 from roformer_core.rotary import sinusoidal_table
-from roformer_core.safetensors_io import write_safetensors
+from roformer_core.safetensors_io import PT_METADATA, stored_code, stored_nbytes, write_safetensors
 from roformer_core.schema import ROTARY_TABLE, check_state_dict, model_schema
+from roformer_core.tokenization import TOKENIZER_FILES
 
 from .original import find_original_checkpoint, read_original_checkpoint
 
 TARGETS = ("pt", "tf", "flax")
 DTYPES = ("float32", "float16", "bfloat16")
-TOKENIZER_FILES = (
-    "vocab.txt",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-)
 _FORMAT_NAMES = {
     SAFE_WEIGHTS_NAME: "safetensors",
     SAFE_WEIGHTS_INDEX_NAME: "sharded safetensors",
@@ -88,10 +90,8 @@ def detect_source(src: Path) -> tuple[str, Path]:
 def infer_head(config: RoFormerConfig, state: Mapping[str, np.ndarray]) -> HeadSpec:
     """The model class of a checkpoint: its config's ``architectures`` if known, else its head's parameters."""
     for name in config.extra.get("architectures") or []:
-        for prefix in ("TF", "Flax"):
-            name = name.removeprefix(prefix)
-        if name in HEADS_BY_CLASS:
-            return HEADS_BY_CLASS[name]
+        with contextlib.suppress(ValueError):  # a class of another model family
+            return get_head(name)
     if "cls.predictions.bias" in state:
         return get_head("causal_lm" if config.is_decoder else "masked_lm")
     if "qa_outputs.weight" in state:
@@ -114,6 +114,10 @@ class _Target:
         if name == self.table_name:
             return sinusoidal_table(self.config.max_position_embeddings, self.config.head_dim)
         return self.arrays[name]
+
+    def dtype_name(self, name: str) -> str:
+        """The dtype of ``self[name]``, without building it."""
+        return "float32" if name == self.table_name else np.asarray(self.arrays[name]).dtype.name
 
 
 def convert_checkpoint(
@@ -179,7 +183,12 @@ def convert_checkpoint(
         raise ConversionError(_one_line(err)) from None
     table = next((spec.name for spec in schema if spec.kind == ROTARY_TABLE), None)
     target = _Target(config, arrays, table)
-    stored = [spec for spec in schema if spec.stored and (to == "pt" or spec.kind != ROTARY_TABLE)]
+    # what the target's writer stores (the reference TF layout keeps the rotary table, Flax's does not)
+    stored = {
+        "pt": [spec for spec in schema if spec.stored],
+        "tf": tf_h5_specs(schema),
+        "flax": flax_msgpack_specs(schema),
+    }[to]
     config = config.copy()
     config.extra["architectures"] = [head.class_name]
     if dtype is not None:
@@ -216,13 +225,12 @@ def _write_safetensors_shards(
     directory: Path, stored: list, target: _Target, dtype: str | None, max_shard_size: int | None, bar
 ) -> None:
     """``model.safetensors``, or shards ``model-0000i-of-0000n.safetensors`` + index when over ``max_shard_size``."""
-    shapes = {spec.name: (_shape_of(target, spec), np.asarray(target[spec.name]).dtype.name) for spec in stored}
-    itemsize = {"float16": 2, "bfloat16": 2, "float32": 4}
+    # check_state_dict guaranteed every array has its spec's shape; the regenerated rotary table is float32
+    shapes = {spec.name: (spec.shape, target.dtype_name(spec.name)) for spec in stored}
 
     def nbytes(name: str) -> int:
-        shape, kind = shapes[name]
-        size = itemsize[dtype] if dtype and np.dtype(kind).kind == "f" else np.dtype(kind).itemsize
-        return int(np.prod(shape, dtype=np.int64)) * size
+        shape, dtype_name = shapes[name]
+        return stored_nbytes(shape, stored_code(name, dtype_name, dtype))
 
     shards: list[list[str]] = [[]]
     used = 0
@@ -241,9 +249,7 @@ def _write_safetensors_shards(
     for file_name, members in zip(names, shards):
         loaders = [(name, lambda name=name: target[name]) for name in members]
         shard_shapes = {name: shapes[name] for name in members}
-        write_safetensors(
-            directory / file_name, loaders, {"format": "pt"}, dtype=dtype, shapes=shard_shapes, progress=bar
-        )
+        write_safetensors(directory / file_name, loaders, PT_METADATA, dtype=dtype, shapes=shard_shapes, progress=bar)
     if len(shards) > 1:
         index = {
             "metadata": {"total_size": sum(nbytes(n) for n in shapes)},
@@ -265,12 +271,6 @@ def _write_pytorch_bin(path: Path, stored: list, target: _Target, dtype: str | N
         state[spec.name] = tensor.to(torch_dtype) if torch_dtype and tensor.is_floating_point() else tensor
         bar(spec.name)
     atomic_write_with(path, lambda tmp: torch.save(state, tmp))
-
-
-def _shape_of(target: _Target, spec) -> tuple[int, ...]:
-    if spec.kind == ROTARY_TABLE:
-        return (target.config.max_position_embeddings, target.config.head_dim)
-    return tuple(np.shape(target.arrays[spec.name]))
 
 
 def _replace_directory(staging: Path, dst: Path) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from roformer_core import HEADS, RoFormerConfig, load_checkpoint, numpy_model
 from roformer_core.heads import HeadSpec
 from roformer_core.schema import resolve_checkpoint
+from roformer_core.tokenization import VOCAB_FILE
 
 SAMPLE_CHECKPOINT = Path(__file__).resolve().parent / "sample"
 TOLERANCE = 1e-5
@@ -37,13 +38,9 @@ class Row:
     error: str | None = None
 
 
-def _key_output(head: HeadSpec) -> str:
-    return {"model": "last_hidden_state", "question_answering": "start_logits"}.get(head.name, "logits")
-
-
 def sample_inputs(directory: Path, config: RoFormerConfig, head: HeadSpec) -> dict[str, np.ndarray]:
     """Inputs made with our tokenizer from the checkpoint's vocab (random ids when it has none)."""
-    if (directory / "vocab.txt").is_file():
+    if (directory / VOCAB_FILE).is_file():
         from roformer_core import RoFormerTokenizerFast
 
         tokenizer = RoFormerTokenizerFast.from_pretrained(directory)
@@ -90,7 +87,7 @@ def _runner(framework: str, head: HeadSpec) -> Callable[[RoFormerConfig, dict, d
     except ImportError as err:
         return f"not installed ({err})"
     cls = getattr(module, prefix + head.class_name)
-    key = _key_output(head)
+    key = head.main_outputs[0]
 
     def run(config: RoFormerConfig, state: dict, inputs: dict) -> tuple[np.ndarray, float]:
         model = cls.from_state_dict(config, state)
@@ -128,7 +125,7 @@ def verify(directory: str | os.PathLike | None = None, frameworks: tuple[str, ..
         head.adapt_config(head_config)
         weights = head_state(head_config, head, state)
         inputs = sample_inputs(directory, head_config, head)
-        expected = np.asarray(numpy_model.forward(head_config, weights, head, **inputs)[_key_output(head)])
+        expected = np.asarray(numpy_model.forward(head_config, weights, head, **inputs)[head.main_outputs[0]])
         for framework in frameworks:
             runner = _runner(framework, head)
             if isinstance(runner, str):

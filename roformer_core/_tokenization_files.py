@@ -18,6 +18,9 @@ VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+ADDED_TOKENS_FILE = "added_tokens.json"  # written by transformers' slow tokenizers; we only carry it along
+#: Every file a tokenizer directory may hold (what a checkpoint conversion copies along).
+TOKENIZER_FILES = (VOCAB_FILE, TOKENIZER_FILE, CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE)
 
 
 def load_vocab_file(vocab_file: str | os.PathLike) -> list[str]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .config import CONFIG_NAME, RoFormerConfig
 from .formats import FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME, read_flax_msgpack, read_tf_h5
-from .safetensors_io import SafetensorsError, read_safetensors
+from .safetensors_io import PT_METADATA, SafetensorsError, read_safetensors
 from .safetensors_io import write_safetensors as _write_safetensors
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
@@ -146,7 +146,7 @@ def load_checkpoint(directory: str | os.PathLike, **config_overrides) -> tuple[R
 def write_safetensors(path: str | os.PathLike, state: Mapping[str, np.ndarray], dtype: str | None = None) -> None:
     """Write arrays to a safetensors file atomically, tensor by tensor, with the ``format: pt`` metadata the
     reference expects; ``dtype`` optionally casts floating tensors (``float16``, ``bfloat16``, ``float32``)."""
-    _write_safetensors(path, state, metadata={"format": "pt"}, dtype=dtype)
+    _write_safetensors(path, state, metadata=PT_METADATA, dtype=dtype)
 
 
 def save_checkpoint(directory: str | os.PathLike, config: RoFormerConfig, state: Mapping[str, np.ndarray]) -> Path:

@@ -71,6 +71,11 @@ def tf_weight_name(spec: ParamSpec) -> str | None:
     return f"{module}/{leaf}:0"
 
 
+def tf_h5_specs(schema: list[ParamSpec]) -> list[ParamSpec]:
+    """The parameters a ``tf_model.h5`` holds (each once, whatever copies the layout adds), in schema order."""
+    return [spec for spec in schema if spec.stored and tf_weight_name(spec) is not None]
+
+
 def tf_to_canonical(name: str, bare: bool) -> tuple[str, bool]:
     """Translate a reference TF weight name (model scope already dropped) to ``(canonical name, transpose)``."""
     name = name.removesuffix(":0")
@@ -167,10 +172,8 @@ def write_tf_h5(
     scope = _tf_scope(head)
     groups: dict[str, list[tuple[str, ParamSpec]]] = {}
     embedding_copies: list[tuple[str, ParamSpec]] = []
-    for spec in schema:
+    for spec in tf_h5_specs(schema):
         tf_name = tf_weight_name(spec)
-        if tf_name is None or not spec.stored:
-            continue
         group = tf_name.split("/", 1)[0]
         groups.setdefault(group, []).append((f"{scope}/{tf_name}", spec))
         if group == "roformer" and "/embeddings/" in tf_name:
@@ -216,6 +219,11 @@ def flax_param_path(spec: ParamSpec) -> tuple[str, ...] | None:
     return (*parts, leaf)
 
 
+def flax_msgpack_specs(schema: list[ParamSpec]) -> list[ParamSpec]:
+    """The parameters a ``flax_model.msgpack`` holds, in schema order."""
+    return [spec for spec in schema if flax_param_path(spec) is not None]
+
+
 def flax_to_canonical(path: tuple[str, ...]) -> tuple[str, bool]:
     """Translate a Flax parameter path to ``(canonical name, transpose)``."""
     *module, leaf = path
@@ -227,10 +235,7 @@ def flax_to_canonical(path: tuple[str, ...]) -> tuple[str, bool]:
 def _msgpack_ext_hook(code: int, data: bytes):
     import msgpack
 
-    if code == 1:  # ndarray: (shape, dtype name, C-order bytes)
-        shape, dtype, buffer = msgpack.unpackb(data)
-        return np.frombuffer(buffer, dtype=np.dtype(dtype)).reshape(shape)
-    if code == 3:  # numpy scalar
+    if code in (1, 3):  # ndarray, numpy scalar: (shape, dtype name, C-order bytes)
         shape, dtype, buffer = msgpack.unpackb(data)
         return np.frombuffer(buffer, dtype=np.dtype(dtype)).reshape(shape)
     raise ValueError(f"unsupported msgpack extension type {code}")
@@ -295,10 +300,8 @@ def write_flax_msgpack(
     import msgpack
 
     tree: dict = {}
-    for spec in schema:
+    for spec in flax_msgpack_specs(schema):
         flax_path = flax_param_path(spec)
-        if flax_path is None:
-            continue
         node = tree
         for part in flax_path[:-1]:
             node = node.setdefault(part, {})

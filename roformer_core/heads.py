@@ -35,6 +35,12 @@ class HeadSpec:
             config.num_labels = self.num_labels
 
     @property
+    def main_outputs(self) -> tuple[str, ...]:
+        """The prediction fields (``logits``; ``start_logits, end_logits``; ``last_hidden_state``): what
+        ``predict``, serving and verification return, without the loss, cache, hidden states or attentions."""
+        return tuple(f for f in self.output_fields if f not in _AUXILIARY_OUTPUTS)
+
+    @property
     def class_name(self) -> str:
         return f"RoFormer{self.class_suffix}"
 
@@ -45,6 +51,7 @@ class HeadSpec:
 
 
 _CLASSIFIER_FIELDS = ("loss", "logits", "hidden_states", "attentions")
+_AUXILIARY_OUTPUTS = frozenset({"loss", "past_key_values", "hidden_states", "attentions", "cross_attentions"})
 
 MODEL = HeadSpec(
     "model",

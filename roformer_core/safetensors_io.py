@@ -31,6 +31,29 @@ _NUMPY = {
 }
 _CODES = {np.dtype(v): k for k, v in _NUMPY.items()}
 _MAX_HEADER = 100 * 2**20
+_CAST_CODES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
+# the metadata the reference writes and expects
+PT_METADATA = {"format": "pt"}
+
+
+def _itemsize(code: str) -> int:
+    return 2 if code == "BF16" else np.dtype(_NUMPY[code]).itemsize
+
+
+def stored_code(name: str, dtype_name: str, cast: str | None = None) -> str:
+    """The safetensors dtype code tensor ``name`` of numpy dtype ``dtype_name`` is written as (floating tensors
+    cast to ``cast``, ``"float32"``/``"float16"``/``"bfloat16"``, when given)."""
+    src = np.dtype(dtype_name)
+    if cast is not None and src.kind == "f":
+        return _CAST_CODES[cast]
+    if src in _CODES:
+        return _CODES[src]
+    raise ValueError(f"tensor {name!r} has dtype {src} that safetensors cannot hold")
+
+
+def stored_nbytes(shape: tuple[int, ...], code: str) -> int:
+    """Bytes a tensor of ``shape`` takes in a safetensors file as dtype ``code``."""
+    return int(np.prod(shape, dtype=np.int64)) * _itemsize(code)
 
 
 class SafetensorsError(ValueError):
@@ -82,9 +105,8 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
             raise SafetensorsError(f"tensor {name!r} has a malformed entry {info!r}") from None
         if code != "BF16" and code not in _NUMPY:
             raise SafetensorsError(f"tensor {name!r} has unsupported dtype {code}")
-        itemsize = 2 if code == "BF16" else np.dtype(_NUMPY[code]).itemsize
         count = int(np.prod(shape, dtype=np.int64))
-        if not 0 <= begin <= end <= data_len or end - begin != count * itemsize:
+        if not 0 <= begin <= end <= data_len or end - begin != stored_nbytes(shape, code):
             raise SafetensorsError(f"tensor {name!r} data [{begin}, {end}) does not fit the file (truncated?)")
         if count == 0:
             out[name] = np.zeros(shape, dtype=np.float32 if code == "BF16" else _NUMPY[code])
@@ -111,7 +133,7 @@ def write_safetensors(
         path: destination.
         tensors: name -> array; or ``(name, loader)`` pairs with ``shapes`` giving each name's shape and numpy
             dtype name, so arrays are produced only while they are written.
-        metadata: string metadata (``{"format": "pt"}`` is what the reference expects).
+        metadata: string metadata (:data:`PT_METADATA` is what the reference expects).
         dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"`` to cast floating tensors; None keeps them.
         progress: called with each name after it is written.
     """
@@ -127,15 +149,8 @@ def write_safetensors(
     plan = []
     for name in source:
         shape, dtype_name = shapes[name]
-        src = np.dtype(dtype_name)
-        if dtype is not None and src.kind == "f":
-            code = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}[dtype]
-        elif src in _CODES:
-            code = _CODES[src]
-        else:
-            raise ValueError(f"tensor {name!r} has dtype {src} that safetensors cannot hold")
-        itemsize = 2 if code == "BF16" else np.dtype(_NUMPY[code]).itemsize
-        nbytes = int(np.prod(shape, dtype=np.int64)) * itemsize
+        code = stored_code(name, dtype_name, dtype)
+        nbytes = stored_nbytes(shape, code)
         header[name] = {"dtype": code, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         plan.append((name, code, shape))
         offset += nbytes

@@ -23,6 +23,7 @@ from ._tokenization_files import (
     CONFIG_FILE,
     SPECIAL_TOKENS_MAP_FILE,
     TOKENIZER_FILE,
+    TOKENIZER_FILES,
     VOCAB_FILE,
     load_tokenizer_json,
     load_vocab_file,
@@ -34,7 +35,7 @@ from ._tokenization_files import (
 )
 from ._tokenization_pipeline import Segmenter, Span
 
-__all__ = ["BatchEncoding", "RoFormerTokenizer", "RoFormerTokenizerFast"]
+__all__ = ["TOKENIZER_FILES", "VOCAB_FILE", "BatchEncoding", "RoFormerTokenizer", "RoFormerTokenizerFast"]
 
 # transformers' "no limit" model_max_length, written to tokenizer_config.json as is.
 VERY_LARGE_INTEGER = int(1e30)

@@ -774,14 +774,17 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
         """``model.predict`` returns a dict of the main outputs (logits, or start/end logits, or hidden states)."""
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         out = self(x, training=False)
-        return {k: v for k, v in out.items() if k in ("logits", "start_logits", "end_logits", "last_hidden_state")}
+        return self._main_outputs(out)
+
+    def _main_outputs(self, out: Any) -> dict[str, tf.Tensor]:
+        return {k: out[k] for k in self.head.main_outputs}
 
     def _main_output(self, y_pred: Any) -> Any:
+        """What a compiled Keras loss or metric sees: the main output, a tuple for start/end logits."""
         if not isinstance(y_pred, dict):
             return y_pred
-        if "start_logits" in y_pred:
-            return (y_pred["start_logits"], y_pred["end_logits"])
-        return y_pred.get("logits", y_pred.get("last_hidden_state"))
+        main = tuple(y_pred[k] for k in self.head.main_outputs)
+        return main[0] if len(main) == 1 else main
 
     # -- serving ---------------------------------------------------------------------------------------------
     def serving_input_signature(self) -> list[tf.TensorSpec]:
@@ -799,17 +802,13 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
 
         def serve(input_ids: tf.Tensor, attention_mask: tf.Tensor, token_type_ids: tf.Tensor) -> dict[str, tf.Tensor]:
             out = self(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, training=False)
-            return self._serving_outputs(out)
+            return self._main_outputs(out)
 
         archive = keras.export.ExportArchive()
         archive.track(self)
         archive.add_endpoint("serving_default", serve, input_signature=self.serving_input_signature())
         archive.write_out(str(export_dir), verbose=False)
         return Path(export_dir)
-
-    def _serving_outputs(self, out: dict[str, Any]) -> dict[str, tf.Tensor]:
-        keys = ("logits", "start_logits", "end_logits", "last_hidden_state")
-        return {k: v for k, v in out.items() if k in keys}
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _check_ids(self, name: str, ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:

@@ -50,6 +50,32 @@ def test_chain_pt_tf_flax_pt_is_bit_exact(checkpoint, tmp_path) -> None:
     assert RoFormerConfig.from_pretrained(tmp_path / "pt").embedding_size == config.embedding_size
 
 
+@pytest.mark.parametrize(
+    "to, file_name", [("pt", "model.safetensors"), ("tf", "tf_model.h5"), ("flax", "flax_model.msgpack")]
+)
+def test_report_and_progress_count_what_is_written(checkpoint, tmp_path, monkeypatch, to: str, file_name: str) -> None:
+    import roformer_conversion.convert as convert
+
+    seen: list[str] = []
+
+    class Counting:
+        def __init__(self, total: int, description: str, enabled: bool) -> None:
+            self.total = total
+
+        def __call__(self, name: str) -> None:
+            seen.append(name)
+
+        def close(self) -> None:
+            pass
+
+    bars: list[Counting] = []
+    monkeypatch.setattr(convert, "_progress_bar", lambda *args, **kw: bars.append(Counting(*args, **kw)) or bars[-1])
+    report = convert_checkpoint(checkpoint[0], tmp_path / to, to=to, progress=True)
+    written = read_weights_file(tmp_path / to / file_name)
+    assert report.tensors == len(written) == bars[0].total == len(seen) == len(set(seen))
+    assert set(seen) == set(written)
+
+
 @pytest.mark.parametrize("dtype, numpy_dtype", [("float16", np.float16), ("bfloat16", None)])
 def test_dtype_cast(checkpoint, tmp_path, dtype: str, numpy_dtype) -> None:
     src, _, state = checkpoint

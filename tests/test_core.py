@@ -226,6 +226,19 @@ def test_qa_loss_ignores_out_of_range_positions() -> None:
     assert both == pytest.approx(-np.log(0.7))
 
 
+def test_main_outputs_are_the_predictions() -> None:
+    got = {head.name: head.main_outputs for head in HEADS}
+    assert got == {
+        "model": ("last_hidden_state",),
+        "masked_lm": ("logits",),
+        "causal_lm": ("logits",),
+        "sequence_classification": ("logits",),
+        "multiple_choice": ("logits",),
+        "token_classification": ("logits",),
+        "question_answering": ("start_logits", "end_logits"),
+    }
+
+
 def test_left_align_plan() -> None:
     assert left_align_plan(np.array([[0, 1, 1], [1, 1, 1]])) is None
     order = left_align_plan(np.array([[1, 1, 0], [1, 1, 1]]))
