@@ -25,6 +25,17 @@ NORM_WEIGHT = "norm_weight"  # LayerNorm scale
 NORM_BIAS = "norm_bias"  # LayerNorm shift
 ROTARY_TABLE = "rotary_table"  # the stored sin/cos table: deterministic, any length accepted on load
 
+#: How a fresh parameter of each kind starts (the reference's ``_init_weights``): ``"normal"`` draws from
+#: N(0, config.initializer_range**2) (an embedding's ``pad_token_id`` row is then zeroed), ``"zeros"`` and
+#: ``"ones"`` fill. The rotary table is computed, never drawn.
+INITIALIZERS: dict[str, str] = {
+    LINEAR: "normal",
+    EMBEDDING: "normal",
+    BIAS: "zeros",
+    NORM_WEIGHT: "ones",
+    NORM_BIAS: "zeros",
+}
+
 #: The stored sin/cos table key (relative to the encoder prefix).
 ROTARY_TABLE_KEY = "encoder.embed_positions.weight"
 

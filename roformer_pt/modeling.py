@@ -35,7 +35,7 @@ from roformer_core.heads import (
 )
 from roformer_core.outputs import ModelOutput, output_class_for
 from roformer_core.rotary import sinusoidal_table
-from roformer_core.schema import model_schema, resolve_checkpoint
+from roformer_core.schema import EMBEDDING, INITIALIZERS, model_schema, resolve_checkpoint
 from roformer_core.validation import check_attention_mask, check_id_range
 
 from .generation import GenerationMixin
@@ -461,6 +461,23 @@ class RoFormerPreTrainedModel(nn.Module):
         elif isinstance(module, RoFormerSinusoidalPositionalEmbedding):
             module.reset_table()
 
+    def _initialize(self, names: list[str]) -> None:
+        """Initialize the named parameters (canonical names) by their schema kind (``INITIALIZERS``)."""
+        if not names:
+            return
+        kinds = {spec.name: spec.kind for spec in model_schema(self.config, self.head)}
+        params = dict(self.named_parameters())
+        std = self.config.initializer_range
+        with torch.no_grad():
+            for name in names:
+                rule = INITIALIZERS[kinds[name]]
+                if rule == "normal":
+                    params[name].normal_(std=std)
+                    if kinds[name] == EMBEDDING and self.config.pad_token_id is not None:
+                        params[name][self.config.pad_token_id].zero_()
+                else:
+                    params[name].fill_(1.0 if rule == "ones" else 0.0)
+
     def post_init(self) -> None:
         self.apply(self._init_weights)
         self.tie_weights()
@@ -573,10 +590,7 @@ class RoFormerPreTrainedModel(nn.Module):
             if isinstance(module, RoFormerSinusoidalPositionalEmbedding):
                 module.reset_table()
         model.load_canonical_state_dict(plan.arrays)
-        owners = {name.rpartition(".")[0] for name in plan.newly_initialized}
-        for name, module in model.named_modules():
-            if name in owners:
-                model._init_weights(module)
+        model._initialize(plan.newly_initialized)
         if plan.newly_initialized:
             logger.warning(
                 "%s: weights not in the checkpoint, newly initialized: %s",
