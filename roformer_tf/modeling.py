@@ -10,6 +10,7 @@ keep every field.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import os
@@ -37,7 +38,7 @@ from roformer_core.heads import (
 )
 from roformer_core.outputs import ModelOutput, output_class_for
 from roformer_core.rotary import rotary_angles, sinusoidal_table
-from roformer_core.schema import ROTARY_TABLE, model_schema, resolve_checkpoint
+from roformer_core.schema import EMBEDDING, INITIALIZERS, ROTARY_TABLE, model_schema, resolve_checkpoint
 from roformer_core.validation import ID_INPUTS, check_attention_mask, check_id_range, id_limit
 
 from .generation import TFGenerationMixin
@@ -86,10 +87,20 @@ def _shape(x: tf.Tensor) -> list[Any]:
     return [dynamic[i] if size is None else size for i, size in enumerate(static)]
 
 
+# While set (``from_state_dict``), weights are created as zeros instead of random draws: the checkpoint overwrites
+# them, and only the parameters it lacks are then drawn (by schema kind, ``_initialize``).
+_DEFER_INIT = contextvars.ContextVar("roformer_tf_defer_init", default=False)
+
+
+def _normal(config: RoFormerConfig, zero_row: int | None = None) -> keras.initializers.Initializer:
+    """The initializer of ``"normal"`` parameters (``roformer_core.schema.INITIALIZERS``), or zeros while deferred."""
+    if _DEFER_INIT.get():
+        return keras.initializers.Zeros()
+    return _PaddingRowZeroNormal(config.initializer_range, zero_row)
+
+
 def _dense(config: RoFormerConfig, units: int, in_features: int, name: str) -> keras.layers.Dense:
-    layer = keras.layers.Dense(
-        units, kernel_initializer=keras.initializers.RandomNormal(stddev=config.initializer_range), name=name
-    )
+    layer = keras.layers.Dense(units, kernel_initializer=_normal(config), name=name)
     layer.build((None, in_features))
     return layer
 
@@ -193,14 +204,14 @@ class TFRoFormerEmbeddings(_Block):
         self.word_embeddings = keras.layers.Embedding(
             config.vocab_size,
             E,
-            embeddings_initializer=_PaddingRowZeroNormal(config.initializer_range, config.pad_token_id),
+            embeddings_initializer=_normal(config, config.pad_token_id),
             name="word_embeddings",
         )
         self.word_embeddings.build()
         self.token_type_embeddings = keras.layers.Embedding(
             config.type_vocab_size,
             E,
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=config.initializer_range),
+            embeddings_initializer=_normal(config),
             name="token_type_embeddings",
         )
         self.token_type_embeddings.build()
@@ -685,6 +696,19 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
             array = np.asarray(array)
             variable.assign(np.ascontiguousarray(array.T if transposed else array).astype(variable.dtype))
 
+    def _initialize(self, names: list[str]) -> None:
+        """Draw the named parameters (canonical names) afresh by their schema kind (``INITIALIZERS``)."""
+        kinds = {spec.name: spec.kind for spec in model_schema(self.config, self.head)}
+        for name in names:
+            variable, _ = _resolve_variable(self, name)
+            rule = INITIALIZERS[kinds[name]]
+            if rule == "normal":
+                zero_row = self.config.pad_token_id if kinds[name] == EMBEDDING else None
+                value = _PaddingRowZeroNormal(self.config.initializer_range, zero_row)(variable.shape, variable.dtype)
+            else:
+                value = tf.fill(variable.shape, tf.constant(1.0 if rule == "ones" else 0.0, variable.dtype))
+            variable.assign(value)
+
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write ``config.json`` and ``model.safetensors`` (canonical names) that the reference and every port load."""
         config = self.config.copy()
@@ -714,9 +738,15 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
     @classmethod
     def from_state_dict(cls, config: RoFormerConfig, state: dict[str, np.ndarray], source: str = ""):
         """Build this class from a canonical state dict (numpy arrays), checked against the schema."""
-        model = cls(config)
+        cls.head.adapt_config(config)
         plan = resolve_checkpoint(config, cls.head, state, source=source)
+        token = _DEFER_INIT.set(True)
+        try:
+            model = cls(config)
+        finally:
+            _DEFER_INIT.reset(token)
         model.load_canonical_state_dict(plan.arrays)
+        model._initialize(plan.newly_initialized)
         if plan.newly_initialized:
             logger.warning(
                 "%s: weights not in the checkpoint, newly initialized: %s",
@@ -1086,7 +1116,7 @@ class TFRoFormerDecoder(_Block):
         super().__init__(**kwargs)
         self.weight = self.add_weight(
             shape=(config.vocab_size, config.embedding_size),
-            initializer=keras.initializers.RandomNormal(stddev=config.initializer_range),
+            initializer=_normal(config),
             name="weight",
         )
 
