@@ -40,18 +40,28 @@ import numpy as np
 ROTARY_BASE = 10000.0
 
 
+def rotary_denominators(dim: int) -> np.ndarray:
+    """``10000 ** (2 i / dim)`` for ``i < dim // 2``: an angle is ``m / denominator`` (a division, as the
+    reference computes it; multiplying by the reciprocal differs in float32 from position ~10^4 on).
+
+    Returns:
+        float64 array ``[dim // 2]``.
+    """
+    if dim <= 0 or dim % 2:
+        raise ValueError(f"rotary dimension must be a positive even number, got {dim}")
+    return np.power(ROTARY_BASE, 2.0 * np.arange(dim // 2, dtype=np.float64) / dim)
+
+
 def rotary_angles(length: int, dim: int, offset: int = 0) -> np.ndarray:
     """Angles ``m * theta_i`` for positions ``offset .. offset + length - 1``.
 
     Returns:
         float64 array ``[length, dim // 2]``.
     """
-    if dim <= 0 or dim % 2:
-        raise ValueError(f"rotary dimension must be a positive even number, got {dim}")
+    denominators = rotary_denominators(dim)
     if length < 0 or offset < 0:
         raise ValueError(f"length and offset must be >= 0, got length={length}, offset={offset}")
     positions = np.arange(offset, offset + length, dtype=np.float64)[:, None]
-    denominators = np.power(ROTARY_BASE, 2.0 * np.arange(dim // 2, dtype=np.float64) / dim)
     return positions / denominators[None, :]
 
 

@@ -17,7 +17,7 @@ def _filter_top_k(scores: torch.Tensor, top_k: int) -> torch.Tensor:
 def _filter_top_p(scores: torch.Tensor, top_p: float) -> torch.Tensor:
     if top_p >= 1.0:
         return scores
-    sorted_scores, order = torch.sort(scores, dim=-1, descending=False)
+    sorted_scores, order = torch.sort(scores, dim=-1, descending=False, stable=True)
     cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
     remove_sorted = cumulative <= (1 - top_p)
     remove_sorted[:, -1] = False  # always keep the most likely token

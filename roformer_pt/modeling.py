@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -529,9 +530,12 @@ class RoFormerPreTrainedModel(nn.Module):
         with torch.no_grad():
             for name, array in arrays.items():
                 target = params[name]
-                # memory-mapped checkpoint arrays are read-only: torch.as_tensor of a copy, one tensor at a time
-                source = array if isinstance(array, torch.Tensor) else torch.as_tensor(np.array(array))
-                target.copy_(source.to(target.dtype))
+                if not isinstance(array, torch.Tensor):
+                    # copy_ only reads: a read-only (memory-mapped) array needs no copy of its own first
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                        array = torch.from_numpy(np.asarray(array))
+                target.copy_(array)
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write ``config.json`` and ``model.safetensors`` (atomically) that the reference and every port load.
@@ -632,19 +636,20 @@ class RoFormerModel(RoFormerPreTrainedModel):
 
     head = MODEL
 
-    def __init__(self, config: RoFormerConfig) -> None:
+    def __init__(self, config: RoFormerConfig, *, _inside_head: bool = False) -> None:
         super().__init__(config)
         self.embeddings = RoFormerEmbeddings(config)
         if config.has_embeddings_project:
             self.embeddings_project = Linear(config.embedding_size, config.hidden_size)
         self.encoder = RoFormerEncoder(config)
-        self.post_init()
+        if not _inside_head:  # a head model initializes everything, this encoder included, once at its end
+            self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
 
     def _attention_bias(
-        self, mask: torch.Tensor | None, batch: int, q_len: int, k_len: int, causal: bool, dtype: torch.dtype
+        self, mask: torch.Tensor | None, q_len: int, k_len: int, causal: bool, dtype: torch.dtype
     ) -> torch.Tensor | None:
         """Additive bias ``[B, 1, Lq, Lk]`` (finfo.min where masked), or None when nothing is masked."""
         keep = None
@@ -733,7 +738,7 @@ class RoFormerModel(RoFormerPreTrainedModel):
         if hasattr(self, "embeddings_project"):
             hidden = self.embeddings_project(hidden)
         dtype = hidden.dtype
-        bias = self._attention_bias(attention_mask, batch, length, past_length + length, config.is_decoder, dtype)
+        bias = self._attention_bias(attention_mask, length, past_length + length, config.is_decoder, dtype)
         cross_bias = None
         if encoder_hidden_states is not None and config.is_decoder:
             if encoder_attention_mask is not None:
@@ -745,7 +750,7 @@ class RoFormerModel(RoFormerPreTrainedModel):
                     "encoder_attention_mask",
                 )
                 cross_bias = self._attention_bias(
-                    encoder_attention_mask, batch, length, encoder_hidden_states.shape[1], False, dtype
+                    encoder_attention_mask, length, encoder_hidden_states.shape[1], False, dtype
                 )
         else:
             # the reference ignores encoder states given to an encoder
@@ -805,7 +810,7 @@ class RoFormerOnlyMLMHead(nn.Module):
 class _LMModel(RoFormerPreTrainedModel):
     def __init__(self, config: RoFormerConfig) -> None:
         super().__init__(config)
-        self.roformer = RoFormerModel(config)
+        self.roformer = RoFormerModel(config, _inside_head=True)
         self.cls = RoFormerOnlyMLMHead(config)
         self.post_init()
 
@@ -955,7 +960,7 @@ class RoFormerForSequenceClassification(RoFormerPreTrainedModel):
     def __init__(self, config: RoFormerConfig) -> None:
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.roformer = RoFormerModel(config)
+        self.roformer = RoFormerModel(config, _inside_head=True)
         self.classifier = RoFormerClassificationHead(config)
         self.post_init()
 
@@ -1013,7 +1018,7 @@ class RoFormerForMultipleChoice(RoFormerPreTrainedModel):
 
     def __init__(self, config: RoFormerConfig) -> None:
         super().__init__(config)
-        self.roformer = RoFormerModel(config)
+        self.roformer = RoFormerModel(config, _inside_head=True)
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()
 
@@ -1067,7 +1072,7 @@ class RoFormerForTokenClassification(RoFormerPreTrainedModel):
     def __init__(self, config: RoFormerConfig) -> None:
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.roformer = RoFormerModel(config)
+        self.roformer = RoFormerModel(config, _inside_head=True)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
@@ -1116,7 +1121,7 @@ class RoFormerForQuestionAnswering(RoFormerPreTrainedModel):
 
     def __init__(self, config: RoFormerConfig) -> None:
         super().__init__(config)
-        self.roformer = RoFormerModel(config)
+        self.roformer = RoFormerModel(config, _inside_head=True)
         self.qa_outputs = Linear(config.hidden_size, 2)
         self.post_init()
 

@@ -37,7 +37,7 @@ from roformer_core.heads import (
     HeadSpec,
 )
 from roformer_core.outputs import ModelOutput, output_class_for
-from roformer_core.rotary import rotary_angles, sinusoidal_table
+from roformer_core.rotary import rotary_denominators, sinusoidal_table
 from roformer_core.schema import EMBEDDING, INITIALIZERS, ROTARY_TABLE, model_schema, resolve_checkpoint
 from roformer_core.validation import ID_INPUTS, check_attention_mask, check_id_range, id_limit
 
@@ -171,13 +171,12 @@ class TFRoFormerSinusoidalPositionalEmbedding(_Block):
     def __init__(self, dim: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dim = dim
-        # 1 / 10000 ** (2 i / D), float64 [D / 2]
-        self._inverse_frequencies = rotary_angles(1, dim, offset=1)[0]
+        self._denominators = rotary_denominators(dim)  # float64 [D / 2]
 
     def call(self, past_length: Any, length: Any, dtype: tf.DType = tf.float32) -> tuple[tf.Tensor, tf.Tensor]:
         """``sin_pos, cos_pos`` ``[L, D]`` (each value repeated in place) for positions ``past_length + 0 .. L-1``."""
         positions = tf.cast(tf.range(length), tf.float64) + tf.cast(past_length, tf.float64)
-        angles = positions[:, None] * tf.constant(self._inverse_frequencies, tf.float64)[None, :]  # [L, D/2]
+        angles = positions[:, None] / tf.constant(self._denominators, tf.float64)[None, :]  # [L, D/2]
         sin_pos = tf.repeat(tf.cast(tf.sin(angles), dtype), 2, axis=-1)
         cos_pos = tf.repeat(tf.cast(tf.cos(angles), dtype), 2, axis=-1)
         return sin_pos, cos_pos
@@ -586,20 +585,6 @@ def _output_class(head: HeadSpec) -> type[ModelOutput]:
 
 # ---- models ----------------------------------------------------------------------------------------------------
 
-_BATCH_KEYS = (
-    "input_ids",
-    "attention_mask",
-    "token_type_ids",
-    "head_mask",
-    "inputs_embeds",
-    "encoder_hidden_states",
-    "encoder_attention_mask",
-    "past_key_values",
-    "labels",
-    "start_positions",
-    "end_positions",
-)
-
 
 def _merge_batch(input_ids: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Accept ``model(dict)`` (how Keras passes a batch) as well as ``model(input_ids, **kwargs)``."""
@@ -758,10 +743,6 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
         return model
 
     # -- training (Keras) ---------------------------------------------------------------------------------------
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, **kwargs: Any) -> None:
-        """Keras ``compile``; without ``loss`` the model's own loss is used (batches must carry the targets)."""
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
-
     def _targets_from_y(self, y: Any) -> dict[str, Any]:
         if isinstance(y, dict):
             return {k: v for k, v in y.items() if k in self.head.label_args}

@@ -329,6 +329,16 @@ def test_attention_block_choice() -> None:
     assert blocks(None, 12, 512, 512) is None  # unknown batch
 
 
+def test_rotary_rows_equal_the_core_table_far_out() -> None:
+    from roformer_core.rotary import sinusoidal_table
+    from roformer_tf.modeling import TFRoFormerSinusoidalPositionalEmbedding
+
+    sin_pos, cos_pos = TFRoFormerSinusoidalPositionalEmbedding(128).call(0, 200_000)
+    table = sinusoidal_table(200_000, 128)
+    np.testing.assert_array_equal(sin_pos.numpy()[:, ::2], table[:, :64])
+    np.testing.assert_array_equal(cos_pos.numpy()[:, ::2], table[:, 64:])
+
+
 def test_longer_than_max_positions_inside_xla() -> None:
     model = _model("TFRoFormerModel", max_position_embeddings=8)
     ids = _ids(1, 20)
