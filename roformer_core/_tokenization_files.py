@@ -12,7 +12,10 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+
+from ._tokenization_pipeline import CONTINUING_SUBWORD_PREFIX, MAX_INPUT_CHARS_PER_WORD, roformer_normalizer
+from .io import atomic_write_text, atomic_write_with
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -40,8 +43,7 @@ def load_vocab_file(vocab_file: str | os.PathLike) -> list[str]:
 
 def save_vocab_file(tokens: Sequence[str], path: str) -> None:
     """Writes tokens one per line in id order (the inverse of `load_vocab_file`)."""
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.writelines(token + "\n" for token in tokens)
+    atomic_write_text(path, "".join(token + "\n" for token in tokens))
 
 
 def load_tokenizer_json(tokenizer_file: str | os.PathLike) -> tuple[list[str], dict[str, Any]]:
@@ -54,8 +56,8 @@ def load_tokenizer_json(tokenizer_file: str | os.PathLike) -> tuple[list[str], d
         tokenizer_file: path to the file.
 
     Returns:
-        (tokens in id order, {"unk_token", "continuing_subword_prefix", "max_input_chars_per_word",
-        "added_tokens": [(content, id), ...]}).
+        (tokens in id order, {"continuing_subword_prefix", "max_input_chars_per_word",
+        "added_tokens": {id: content}}).
     """
     if not os.path.isfile(tokenizer_file):
         raise FileNotFoundError(f"tokenizer file not found: {os.fspath(tokenizer_file)!r}")
@@ -72,7 +74,7 @@ def load_tokenizer_json(tokenizer_file: str | os.PathLike) -> tuple[list[str], d
         if not 0 <= index < len(vocab) or slots[index] is not None:
             raise ValueError(f"{os.fspath(tokenizer_file)!r}: vocabulary ids are not exactly 0..{len(vocab) - 1}")
         slots[index] = token
-    tokens = [token for token in slots if token is not None]
+    tokens: list[str] = slots  # every slot is filled: the ids are exactly 0..n-1
     normalizer = state.get("normalizer") or {}
     if (
         normalizer.get("type") != "BertNormalizer"
@@ -85,10 +87,9 @@ def load_tokenizer_json(tokenizer_file: str | os.PathLike) -> tuple[list[str], d
             stacklevel=3,
         )
     settings = {
-        "unk_token": model.get("unk_token", "[UNK]"),
-        "continuing_subword_prefix": model.get("continuing_subword_prefix", "##"),
-        "max_input_chars_per_word": model.get("max_input_chars_per_word", 100),
-        "added_tokens": [(entry["content"], entry["id"]) for entry in state.get("added_tokens", [])],
+        "continuing_subword_prefix": model.get("continuing_subword_prefix", CONTINUING_SUBWORD_PREFIX),
+        "max_input_chars_per_word": model.get("max_input_chars_per_word", MAX_INPUT_CHARS_PER_WORD),
+        "added_tokens": {str(entry["id"]): entry["content"] for entry in state.get("added_tokens", [])},
     }
     return tokens, settings
 
@@ -119,9 +120,7 @@ def save_tokenizer_json(
             max_input_chars_per_word=max_input_chars_per_word,
         )
     )
-    backend.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=False, strip_accents=strip_accents, lowercase=lowercase
-    )
+    backend.normalizer = roformer_normalizer(lowercase, strip_accents)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.post_processor = processors.TemplateProcessing(
         single=f"{cls_token}:0 $A:0 {sep_token}:0",
@@ -131,7 +130,7 @@ def save_tokenizer_json(
     backend.decoder = decoders.WordPiece(prefix=continuing_subword_prefix, cleanup=True)
     ordered = sorted(dict.fromkeys(special_tokens), key=vocab.__getitem__)
     backend.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in ordered])
-    backend.save(path)
+    atomic_write_with(path, lambda tmp: backend.save(str(tmp)))
 
 
 def read_json(path: str) -> dict[str, Any]:
@@ -147,8 +146,7 @@ def read_json(path: str) -> dict[str, Any]:
 
 def write_json(path: str, content: dict[str, Any]) -> None:
     """Writes a JSON object the way transformers does (indent 2, sorted keys, UTF-8 kept)."""
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def token_content(value: Any) -> Any:

@@ -45,6 +45,19 @@ _UNCHANGED_CANDIDATES = (
 )
 
 
+# WordPiece settings of the reference vocabularies (a tokenizer.json may store others).
+CONTINUING_SUBWORD_PREFIX = "##"
+MAX_INPUT_CHARS_PER_WORD = 100
+
+
+def roformer_normalizer(lowercase: bool, strip_accents: bool | None) -> normalizers.Normalizer:
+    """The reference fast tokenizer's normalizer: BertNormalizer with clean_text and no Chinese-character
+    padding (jieba segments Chinese instead)."""
+    return normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=False, strip_accents=strip_accents, lowercase=lowercase
+    )
+
+
 @functools.cache
 def _changed_character_search(lowercase: bool, strip_accents: bool | None) -> re.Pattern[str]:
     """A regex finding any character outside a set the main normalizer provably leaves unchanged.
@@ -54,9 +67,7 @@ def _changed_character_search(lowercase: bool, strip_accents: bool | None) -> re
     the set when the normalizer maps it to itself and it is a canonical starter (combining class 0), so no
     reordering can involve it: a string of such characters normalizes to itself.
     """
-    normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=False, strip_accents=strip_accents, lowercase=lowercase
-    )
+    normalizer = roformer_normalizer(lowercase, strip_accents)
 
     def unchanged(start: int, stop: int) -> list[tuple[int, int]]:
         # Bisect: whole runs that normalize to themselves are kept with one Rust call.
@@ -99,8 +110,8 @@ class Segmenter:
         special_tokens: Sequence[str],
         lowercase: bool,
         strip_accents: bool | None,
-        continuing_subword_prefix: str = "##",
-        max_input_chars_per_word: int = 100,
+        continuing_subword_prefix: str,
+        max_input_chars_per_word: int,
     ) -> None:
         try:
             import rjieba
@@ -113,9 +124,7 @@ class Segmenter:
         self._unknown_character: tuple[tuple[int, ...], tuple[Span, ...]] = ((self._unk_id,), ((0, 1),))
         self._prefix = continuing_subword_prefix
         self._max_chars = max_input_chars_per_word
-        self._normalizer = normalizers.BertNormalizer(
-            clean_text=True, handle_chinese_chars=False, strip_accents=strip_accents, lowercase=lowercase
-        )
+        self._normalizer = roformer_normalizer(lowercase, strip_accents)
         # The reference's fallback: pad CJK ideographs with spaces, nothing else, then split on whitespace.
         self._fallback_normalizer = normalizers.BertNormalizer(
             clean_text=False, handle_chinese_chars=True, strip_accents=False, lowercase=False

@@ -33,7 +33,7 @@ from ._tokenization_files import (
     token_content,
     write_json,
 )
-from ._tokenization_pipeline import Segmenter, Span
+from ._tokenization_pipeline import CONTINUING_SUBWORD_PREFIX, MAX_INPUT_CHARS_PER_WORD, Segmenter, Span
 
 __all__ = ["TOKENIZER_FILES", "VOCAB_FILE", "BatchEncoding", "RoFormerTokenizer", "RoFormerTokenizerFast"]
 
@@ -386,7 +386,9 @@ class _RoFormerTokenizerBase:
         _require_str(text, "text")
         if pair is not None:
             _require_str(pair, "pair")
-        ids = self(text, pair, add_special_tokens=add_special_tokens)["input_ids"]
+        ids = self(
+            text, pair, add_special_tokens=add_special_tokens, return_token_type_ids=False, return_attention_mask=False
+        )["input_ids"]
         return [self._tokens[index] for index in ids]
 
     def encode(
@@ -415,6 +417,8 @@ class _RoFormerTokenizerBase:
             truncation=truncation,
             max_length=max_length,
             return_tensors=return_tensors,
+            return_token_type_ids=False,
+            return_attention_mask=False,
         )["input_ids"]
 
     def __call__(
@@ -678,7 +682,8 @@ class _RoFormerTokenizerBase:
             The text. Chinese decodes with spaces between tokens, as in the reference.
         """
         ids = [int(token_ids)] if _is_int(token_ids) else _id_list(token_ids)
-        text = self.convert_tokens_to_string(self.convert_ids_to_tokens(ids, skip_special_tokens))
+        special = set(self.all_special_ids) if skip_special_tokens else ()
+        text = self.convert_tokens_to_string([self._id_to_token(index) for index in ids if index not in special])
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
         if clean_up_tokenization_spaces:
@@ -849,8 +854,8 @@ def _common_config(
         "clean_up_tokenization_spaces": bool(clean_up_tokenization_spaces),
         "padding_side": padding_side,
         "truncation_side": truncation_side,
-        "continuing_subword_prefix": "##",
-        "max_input_chars_per_word": 100,
+        "continuing_subword_prefix": CONTINUING_SUBWORD_PREFIX,
+        "max_input_chars_per_word": MAX_INPUT_CHARS_PER_WORD,
     }
 
 
@@ -987,9 +992,7 @@ class RoFormerTokenizerFast(_RoFormerTokenizerBase):
             config["continuing_subword_prefix"] = settings["continuing_subword_prefix"]
             config["max_input_chars_per_word"] = settings["max_input_chars_per_word"]
             self._setup(tokens, config)
-            self._check_added_tokens(
-                {str(index): content for content, index in settings["added_tokens"]}, os.fspath(tokenizer_file)
-            )
+            self._check_added_tokens(settings["added_tokens"], os.fspath(tokenizer_file))
         elif vocab_file is not None:
             self._setup(load_vocab_file(vocab_file), config)
         else:

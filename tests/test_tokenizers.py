@@ -495,3 +495,24 @@ def test_live_reference_loads_our_save_and_we_load_theirs(
         assert dict(loader.from_pretrained(tmp_path / "theirs")(texts, return_offsets_mapping=True)) == dict(
             ours(texts, return_offsets_mapping=True)
         )
+
+
+def test_save_pretrained_writes_every_file_atomically(tokenizer: Any, tmp_path, monkeypatch) -> None:
+    """For each file save_pretrained writes: a crash at its final rename leaves neither it nor a temporary file."""
+    import roformer_core.io
+
+    names = sorted(p.name for p in Path(tokenizer.save_pretrained(tmp_path / "ok")[0]).parent.iterdir())
+    assert "vocab.txt" in names
+    real_replace = os.replace
+    for name in names:
+
+        def crash(src, dst, name=name):
+            if Path(dst).name == name:
+                raise OSError(f"disk full writing {name}")
+            real_replace(src, dst)
+
+        monkeypatch.setattr(roformer_core.io.os, "replace", crash)
+        with pytest.raises(OSError, match=f"disk full writing {name}"):
+            tokenizer.save_pretrained(tmp_path / name)
+        left = sorted(p.name for p in (tmp_path / name).iterdir())
+        assert name not in left and not [n for n in left if n.endswith(".tmp")], left
