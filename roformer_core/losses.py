@@ -44,6 +44,36 @@ def qa_ignored_index(seq_len: int) -> int:
     return seq_len
 
 
+def target_count(head_name: str, batch, config):
+    """How many targets the mean loss of ``batch`` averages over: the weight of that mean when micro-batch or
+    per-device means are combined into the mean over a whole batch.
+
+    Written with array operators and ``.sum()`` only, so it runs on numpy and JAX arrays (traced too).
+
+    Args:
+        head_name: the head (``"masked_lm"``, ...).
+        batch: the forward arguments (``labels``, ``input_ids`` or ``inputs_embeds``, ...).
+        config: the model's RoFormerConfig (for the sequence-classification problem type).
+
+    Returns:
+        targets not equal to IGNORE_INDEX (the LMs, from position 1 for the causal LM; token classification;
+        multiple choice; single-label classification), else examples (regression and multi-label
+        classification average a fixed number of values per example; question answering averages its start and
+        end losses, so examples is exact when every answer lies inside the sequence).
+    """
+    labels = batch.get("labels")
+    if head_name == "causal_lm":
+        return (labels[:, 1:] != IGNORE_INDEX).sum()
+    if head_name in ("masked_lm", "token_classification", "multiple_choice"):
+        return (labels != IGNORE_INDEX).sum()
+    if head_name == "sequence_classification":
+        integer = np.issubdtype(np.dtype(labels.dtype), np.integer)
+        if resolve_problem_type(config.problem_type, config.num_labels, integer) == SINGLE_LABEL:
+            return (labels != IGNORE_INDEX).sum()
+    ref = batch["input_ids"] if batch.get("input_ids") is not None else batch["inputs_embeds"]
+    return ref.shape[0]
+
+
 # ---- float64 numpy definitions (test oracle) ------------------------------------------------------------------
 
 

@@ -36,6 +36,18 @@ INITIALIZERS: dict[str, str] = {
     NORM_BIAS: "zeros",
 }
 
+
+def zeroed_row(spec: ParamSpec, config: RoFormerConfig) -> int | None:
+    """The row a freshly drawn ``spec`` has zeroed: ``pad_token_id`` of the word embeddings (PyTorch's
+    ``padding_idx``), None for every other parameter."""
+    if spec.kind == EMBEDDING and spec.name.endswith(WORD_EMBEDDINGS_KEY):
+        return config.pad_token_id
+    return None
+
+
+#: The word-embedding key (relative to the encoder prefix).
+WORD_EMBEDDINGS_KEY = "embeddings.word_embeddings.weight"
+
 #: The stored sin/cos table key (relative to the encoder prefix).
 ROTARY_TABLE_KEY = "encoder.embed_positions.weight"
 
@@ -90,7 +102,7 @@ def encoder_schema(config: RoFormerConfig, prefix: str = "") -> list[ParamSpec]:
     """Parameters of the bare model (embeddings, optional projection, rotary table, layers)."""
     E, D, I = config.embedding_size, config.hidden_size, config.intermediate_size
     specs = [
-        ParamSpec(f"{prefix}embeddings.word_embeddings.weight", (config.vocab_size, E), EMBEDDING),
+        ParamSpec(f"{prefix}{WORD_EMBEDDINGS_KEY}", (config.vocab_size, E), EMBEDDING),
         ParamSpec(f"{prefix}embeddings.token_type_embeddings.weight", (config.type_vocab_size, E), EMBEDDING),
         *_layer_norm(f"{prefix}embeddings.LayerNorm", E),
     ]
@@ -113,7 +125,7 @@ def encoder_schema(config: RoFormerConfig, prefix: str = "") -> list[ParamSpec]:
 def lm_head_schema(config: RoFormerConfig, prefix: str) -> list[ParamSpec]:
     """The masked / causal LM head ``cls.predictions`` (transform D->E, decoder E->V tied to the embeddings)."""
     E, D, V = config.embedding_size, config.hidden_size, config.vocab_size
-    word_embeddings = f"{prefix}embeddings.word_embeddings.weight"
+    word_embeddings = f"{prefix}{WORD_EMBEDDINGS_KEY}"
     return [
         ParamSpec("cls.predictions.bias", (V,), BIAS),
         *_linear("cls.predictions.transform.dense", E, D),
@@ -273,7 +285,7 @@ def resolve_checkpoint(
     """
     head = get_head(head) if isinstance(head, str) else head
     schema = model_schema(config, head)
-    base_key = "embeddings.word_embeddings.weight"
+    base_key = WORD_EMBEDDINGS_KEY
     state = dict(state)
     if head.prefix and base_key in state and head.prefix + base_key not in state:
         state = {(k if _head_owned(k) else head.prefix + k): v for k, v in state.items()}

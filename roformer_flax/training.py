@@ -31,7 +31,6 @@ from flax import jax_utils, serialization, struct
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from roformer_core import losses
-from roformer_core.heads import CAUSAL_LM, MASKED_LM, TOKEN_CLASSIFICATION
 from roformer_core.io import atomic_write_bytes
 
 TRAIN_STATE_NAME = "train_state.msgpack"
@@ -123,16 +122,6 @@ class TrainState(struct.PyTreeNode):
         return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates), opt_state=opt_state)
 
 
-def num_loss_targets(head_name: str, batch: Batch) -> jax.Array:
-    """How many targets the loss of ``batch`` averages over (labels that are not -100; examples otherwise)."""
-    if head_name in (MASKED_LM.name, TOKEN_CLASSIFICATION.name):
-        return jnp.sum(batch["labels"] != losses.IGNORE_INDEX).astype(jnp.float32)
-    if head_name == CAUSAL_LM.name:
-        return jnp.sum(batch["labels"][:, 1:] != losses.IGNORE_INDEX).astype(jnp.float32)
-    ref = batch["input_ids"] if "input_ids" in batch else batch["inputs_embeds"]
-    return jnp.asarray(ref.shape[0], jnp.float32)
-
-
 def _split_micro_batches(batch: Batch, accumulation_steps: int) -> Batch:
     def split(x: jax.Array) -> jax.Array:
         if x.shape[0] % accumulation_steps:
@@ -165,9 +154,10 @@ def make_train_step(
     head_name = model.head.name
 
     def summed_loss(params: Any, batch: Batch, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        n = num_loss_targets(head_name, batch)
+        n = jnp.asarray(losses.target_count(head_name, batch, model.config), jnp.float32)
         loss = model(**batch, params=params, train=True, dropout_rng=key).loss
-        return loss * n, n
+        # a micro-batch (or device shard) without targets has a NaN mean loss and contributes nothing
+        return jnp.where(n > 0, loss, 0.0) * n, n
 
     grad_fn = jax.value_and_grad(summed_loss, has_aux=True)
 

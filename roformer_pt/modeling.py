@@ -36,7 +36,7 @@ from roformer_core.heads import (
 )
 from roformer_core.outputs import ModelOutput, output_class_for
 from roformer_core.rotary import sinusoidal_table
-from roformer_core.schema import EMBEDDING, INITIALIZERS, model_schema, resolve_checkpoint
+from roformer_core.schema import INITIALIZERS, model_schema, resolve_checkpoint, zeroed_row
 from roformer_core.validation import check_attention_mask, check_id_range
 
 from .generation import GenerationMixin
@@ -466,16 +466,16 @@ class RoFormerPreTrainedModel(nn.Module):
         """Initialize the named parameters (canonical names) by their schema kind (``INITIALIZERS``)."""
         if not names:
             return
-        kinds = {spec.name: spec.kind for spec in model_schema(self.config, self.head)}
+        specs = {spec.name: spec for spec in model_schema(self.config, self.head)}
         params = dict(self.named_parameters())
         std = self.config.initializer_range
         with torch.no_grad():
             for name in names:
-                rule = INITIALIZERS[kinds[name]]
+                rule = INITIALIZERS[specs[name].kind]
                 if rule == "normal":
                     params[name].normal_(std=std)
-                    if kinds[name] == EMBEDDING and self.config.pad_token_id is not None:
-                        params[name][self.config.pad_token_id].zero_()
+                    if (row := zeroed_row(specs[name], self.config)) is not None:
+                        params[name][row].zero_()
                 else:
                     params[name].fill_(1.0 if rule == "ones" else 0.0)
 

@@ -38,7 +38,7 @@ from roformer_core.heads import (
 )
 from roformer_core.outputs import ModelOutput, output_class_for
 from roformer_core.rotary import rotary_denominators, sinusoidal_table
-from roformer_core.schema import EMBEDDING, INITIALIZERS, ROTARY_TABLE, model_schema, resolve_checkpoint
+from roformer_core.schema import INITIALIZERS, ROTARY_TABLE, model_schema, resolve_checkpoint, zeroed_row
 from roformer_core.validation import ID_INPUTS, check_attention_mask, check_id_range, id_limit
 
 from .generation import TFGenerationMixin
@@ -683,12 +683,12 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
 
     def _initialize(self, names: list[str]) -> None:
         """Draw the named parameters (canonical names) afresh by their schema kind (``INITIALIZERS``)."""
-        kinds = {spec.name: spec.kind for spec in model_schema(self.config, self.head)}
+        specs = {spec.name: spec for spec in model_schema(self.config, self.head)}
         for name in names:
             variable, _ = _resolve_variable(self, name)
-            rule = INITIALIZERS[kinds[name]]
+            rule = INITIALIZERS[specs[name].kind]
             if rule == "normal":
-                zero_row = self.config.pad_token_id if kinds[name] == EMBEDDING else None
+                zero_row = zeroed_row(specs[name], self.config)
                 value = _PaddingRowZeroNormal(self.config.initializer_range, zero_row)(variable.shape, variable.dtype)
             else:
                 value = tf.fill(variable.shape, tf.constant(1.0 if rule == "ones" else 0.0, variable.dtype))

@@ -226,6 +226,21 @@ def test_qa_loss_ignores_out_of_range_positions() -> None:
     assert both == pytest.approx(-np.log(0.7))
 
 
+def test_target_count_follows_each_loss() -> None:
+    config = RoFormerConfig(num_labels=3)
+    labels = np.array([[5, -100, 7], [-100, -100, 2]])
+    ids = np.ones((2, 3), np.int64)
+    assert losses.target_count("masked_lm", {"labels": labels, "input_ids": ids}, config) == 3
+    assert losses.target_count("causal_lm", {"labels": labels, "input_ids": ids}, config) == 2  # from position 1
+    assert losses.target_count("multiple_choice", {"labels": np.array([1, -100]), "input_ids": ids}, config) == 1
+    single = {"labels": np.array([2, -100]), "input_ids": ids}
+    assert losses.target_count("sequence_classification", single, config) == 1
+    multi = {"labels": np.zeros((2, 3), np.float32), "input_ids": ids}
+    assert losses.target_count("sequence_classification", multi, config) == 2  # examples
+    qa = {"start_positions": np.array([1, 9]), "end_positions": np.array([2, 9]), "input_ids": ids}
+    assert losses.target_count("question_answering", qa, config) == 2
+
+
 def test_main_outputs_are_the_predictions() -> None:
     got = {head.name: head.main_outputs for head in HEADS}
     assert got == {

@@ -20,7 +20,7 @@ pytest.importorskip("flax")
 import jax.numpy as jnp  # noqa: E402
 
 import roformer_flax  # noqa: E402
-from roformer_core import RoFormerConfig  # noqa: E402
+from roformer_core import HEADS, RoFormerConfig  # noqa: E402
 from roformer_core.numpy_model import init_params  # noqa: E402
 from roformer_flax import training  # noqa: E402
 
@@ -117,6 +117,18 @@ def test_parameter_tree_is_the_references() -> None:
     inputs = _inputs(model.config)
     want = reference(inputs["input_ids"], attention_mask=inputs["attention_mask"], params=model.params).logits
     np.testing.assert_allclose(model(**inputs).logits, want, atol=ATOL["float32"], rtol=0)
+
+
+@pytest.mark.parametrize("head", [h for h in HEADS if h.name != "model"], ids=lambda h: h.name)
+def test_loaded_tree_with_new_head_is_the_initialized_tree(head) -> None:
+    """Loading a bare checkpoint into a head draws only the head; the tree (paths, shapes, dtypes) is what the
+    module initializes, so the schema and the module tree agree for every head."""
+    config = RoFormerConfig(**BASE_CONFIG, embedding_size=24)
+    cls = getattr(roformer_flax, f"Flax{head.class_name}")
+    loaded = cls.from_state_dict(config.copy(), init_params(config, "model", seed=1))
+    fresh = cls(config.copy(), seed=0)
+    shapes = jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), loaded.params)
+    assert shapes == jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), fresh.params)
 
 
 def test_reference_flax_msgpack_loads(tmp_path) -> None:
@@ -231,6 +243,25 @@ _PMAP_SCRIPT = textwrap.dedent(
     json.dump(result, sys.stdout)
     """
 )
+
+
+def test_accumulated_step_with_a_micro_batch_without_targets() -> None:
+    """A micro-batch whose labels are all ignored adds nothing: the step equals one on the other micro-batch."""
+    model = _model(roformer_flax.FlaxRoFormerForMaskedLM, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    rng = np.random.default_rng(5)
+    ids = rng.integers(1, 99, (4, 9)).astype(np.int32)
+    labels = np.where(rng.random((4, 9)) < 0.4, ids, -100)
+    labels[:2] = -100  # the first micro-batch has no targets
+    batch = {"input_ids": ids, "attention_mask": np.ones_like(ids), "labels": labels}
+    tx, _ = training.create_optimizer(1e-3, num_train_steps=10, warmup_steps=0)
+    state = training.TrainState.create(model.params, tx)
+    accumulated, metrics = jax.jit(training.make_train_step(model, accumulation_steps=2))(state, batch)
+    half = {k: v[2:] for k, v in batch.items()}
+    alone, alone_metrics = jax.jit(training.make_train_step(model))(state, half)
+    assert float(metrics["num_targets"]) == float((labels != -100).sum()) > 0
+    np.testing.assert_allclose(float(metrics["loss"]), float(alone_metrics["loss"]), atol=1e-6, rtol=0)
+    for a, b in zip(jax.tree_util.tree_leaves(accumulated.params), jax.tree_util.tree_leaves(alone.params)):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
 
 
 def test_pmap_step_equals_single_device_and_resume_continues_the_curve() -> None:
