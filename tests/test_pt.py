@@ -229,6 +229,17 @@ def test_eos_stops_and_pads(lm) -> None:
     stop = free.index(eos)
     out = lm.generate(prompt, max_new_tokens=6, eos_token_id=eos, pad_token_id=0)[0, 3:].tolist()
     assert out == free[: stop + 1]  # ends early: the only row finished
+    # two rows: the one that emits eos is padded afterwards while the other continues as without eos
+    other = next(
+        p
+        for p in ([9, 10, 11], [12, 13, 14], [20, 21, 22])
+        if eos not in lm.generate(torch.tensor([p]), max_new_tokens=6)[0, 3:].tolist()
+    )
+    both = torch.tensor([[5, 6, 7], other])
+    free_other = lm.generate(torch.tensor([other]), max_new_tokens=6)[0, 3:].tolist()
+    out = lm.generate(both, max_new_tokens=6, eos_token_id=eos, pad_token_id=0)[:, 3:].tolist()
+    assert out[0] == free[: stop + 1] + [0] * (5 - stop)
+    assert out[1] == free_other
 
 
 def test_sampling_is_reproducible_and_respects_top_k(lm) -> None:

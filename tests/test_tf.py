@@ -21,7 +21,7 @@ keras = pytest.importorskip("keras")
 roformer_tf = pytest.importorskip("roformer_tf")
 
 from roformer_core import RoFormerConfig, model_schema  # noqa: E402
-from roformer_core.numpy_model import init_params  # noqa: E402
+from roformer_core.numpy_model import forward, init_params  # noqa: E402
 
 from .cases import BASE_CONFIG  # noqa: E402
 from .tolerances import ATOL  # noqa: E402
@@ -358,6 +358,8 @@ def test_pytorch_bin_loads_and_saved_checkpoint_loads_in_reference(tmp_path) -> 
     torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "bin" / "pytorch_model.bin")
     model = roformer_tf.TFRoFormerForMaskedLM.from_pretrained(tmp_path / "bin")
     ours = model(ids).logits.numpy()
+    oracle = forward(config, state, "masked_lm", input_ids=ids)["logits"]  # the .bin's weights were the ones loaded
+    np.testing.assert_allclose(ours, oracle, atol=ATOL["float32"], rtol=0)
     # save_pretrained -> the reference PyTorch class
     model.save_pretrained(tmp_path / "saved")
     reference = transformers.RoFormerForMaskedLM.from_pretrained(tmp_path / "saved").eval()

@@ -99,13 +99,6 @@ def test_texts_match_reference_fast(tokenizer: Any, case: dict[str, Any]) -> Non
     assert encoding["input_ids"] == case["input_ids"]
     assert tokenizer.convert_ids_to_tokens(encoding["input_ids"]) == case["tokens"]
     assert _plain(encoding["offset_mapping"]) == case["offset_mapping"]
-    if case["slow_agrees"]:
-        assert encoding["input_ids"] == case["slow_input_ids"]
-
-
-def test_golden_covers_both_agreement_kinds() -> None:
-    agreement = {case["slow_agrees"] for case in GOLDEN["texts"]}
-    assert agreement == {True, False}
 
 
 @pytest.mark.parametrize(
@@ -406,14 +399,14 @@ def test_live_random_text_matches_reference(reference: tuple[Any, Any], both: li
     texts = [_random_text(rng, rng.randint(0, 25)) for _ in range(600)]
     expected = reference_fast(texts, return_offsets_mapping=True)
     slow_ids = reference_slow(texts)["input_ids"]
-    agreeing = 0
     for ours in both:
         got = ours(texts, return_offsets_mapping=True)
         assert got["input_ids"] == expected["input_ids"]
         assert got["token_type_ids"] == expected["token_type_ids"]
         assert _plain(got["offset_mapping"]) == _plain(expected["offset_mapping"])
-        agreeing = sum(ours_ids == slow for ours_ids, slow in zip(got["input_ids"], slow_ids))
-    assert agreeing > 100  # the reference's two agree on a fair share, and there we match both
+    # the texts exercise both cases: where the reference's two tokenizers agree (we then match both) and differ
+    agreeing = sum(fast == slow for fast, slow in zip(expected["input_ids"], slow_ids))
+    assert 100 < agreeing < len(texts)
 
 
 @pytest.mark.parametrize("pair", [False, True])
