@@ -80,7 +80,7 @@ class FlaxGenerationMixin:
         if generator is None:
             generator = 0
         key = jax.random.PRNGKey(generator) if isinstance(generator, int) else generator
-        if not hasattr(self, "_jit_generate"):
+        if self._jit_generate is None:
             self._jit_generate = jax.jit(self._generate_loop, static_argnames=_GENERATE_STATIC)
         sequences, steps = self._jit_generate(
             self.params if params is None else params,

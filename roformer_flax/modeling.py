@@ -405,17 +405,8 @@ class FlaxRoFormerIntermediate(nn.Module):
         return self.act(self.dense(hidden_states))
 
 
-class FlaxRoFormerOutput(nn.Module):
-    config: RoFormerConfig
-    dtype: Any = jnp.float32
-
-    def setup(self) -> None:
-        self.dense = _dense(self.config, self.config.hidden_size, self.dtype)
-        self.LayerNorm = _layer_norm(self.config, self.dtype)
-        self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
-
-    def __call__(self, hidden_states: Array, residual: Array, deterministic: bool = True) -> Array:
-        return self.LayerNorm(self.dropout(self.dense(hidden_states), deterministic=deterministic) + residual)
+class FlaxRoFormerOutput(FlaxRoFormerSelfOutput):
+    """The feed-forward block's output: the same computation (Flax infers the input width from the data)."""
 
 
 class FlaxRoFormerLayer(nn.Module):
@@ -981,6 +972,7 @@ class FlaxRoFormerPreTrainedModel:
             config=self.config, dtype=self.dtype, gradient_checkpointing=gradient_checkpointing
         )
         self._jit_forward = jax.jit(self._forward, static_argnames=_STATIC)
+        self._jit_generate = None  # traced from self.module on first use (generation.py)
 
     def enable_gradient_checkpointing(self) -> None:
         """Recompute each layer in the backward pass (``nn.remat``); the parameter tree is unchanged."""
