@@ -93,16 +93,33 @@ def test_loss_and_dropout_in_train_mode() -> None:
 
 
 def test_gradient_checkpointing_gives_the_same_gradients() -> None:
+    plain_model = _model(roformer_flax.FlaxRoFormerForSequenceClassification)
     model = _model(roformer_flax.FlaxRoFormerForSequenceClassification)
     inputs = _inputs(model.config)
     labels = np.array([0, 2])
 
-    def grads():
-        return jax.grad(lambda p: model(**inputs, labels=labels, params=p).loss)(model.params)
+    def loss(params, of=model):
+        return of(**inputs, labels=labels, params=params).loss
 
-    plain = grads()
+    def primitives(jaxpr) -> set[str]:  # every primitive, nested jaxprs (jit, remat, scan) included
+        names = set()
+        for eqn in jaxpr.eqns:
+            names.add(eqn.primitive.name)
+            for value in eqn.params.values():
+                for sub in value if isinstance(value, (list, tuple)) else [value]:
+                    if (inner := getattr(sub, "jaxpr", None)) is not None:
+                        names |= primitives(getattr(inner, "jaxpr", inner))
+        return names
+
+    def uses_remat() -> bool:
+        jaxpr = jax.make_jaxpr(jax.grad(loss))(model.params).jaxpr
+        return any("remat" in name or "checkpoint" in name for name in primitives(jaxpr))
+
+    assert not uses_remat()
     model.enable_gradient_checkpointing()
-    remat = grads()
+    assert uses_remat()  # the layers really are rematerialized
+    plain = jax.grad(lambda p: loss(p, plain_model))(plain_model.params)
+    remat = jax.grad(loss)(model.params)
     for a, b in zip(jax.tree_util.tree_leaves(plain), jax.tree_util.tree_leaves(remat)):
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
 

@@ -119,7 +119,12 @@ def test_torch_compile_matches_eager() -> None:
     np.testing.assert_allclose(out.loss.item(), expected["loss"], atol=ATOL["float32"])
 
 
-def test_gradient_checkpointing_gives_the_same_gradients() -> None:
+def test_gradient_checkpointing_gives_the_same_gradients(monkeypatch) -> None:
+    import roformer_pt.modeling as modeling
+
+    calls = []
+    real_checkpoint = modeling.checkpoint
+    monkeypatch.setattr(modeling, "checkpoint", lambda *a, **k: calls.append(1) or real_checkpoint(*a, **k))
     model, inputs, _ = basic()
     model.train()
     for module in model.modules():  # determinism: no dropout
@@ -136,7 +141,9 @@ def test_gradient_checkpointing_gives_the_same_gradients() -> None:
     plain = grads()
     model.gradient_checkpointing_enable()
     assert model.is_gradient_checkpointing
+    assert not calls
     checkpointed = grads()
+    assert len(calls) == model.config.num_hidden_layers  # every layer went through torch's checkpoint
     assert plain.keys() == checkpointed.keys()
     for name in plain:
         torch.testing.assert_close(checkpointed[name], plain[name], atol=1e-6, rtol=1e-5)
