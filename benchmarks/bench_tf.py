@@ -9,10 +9,14 @@ The base config (12 layers, hidden 768, 12 heads, vocab 50000; ``max_position_em
 longest sequence, since the reference cannot run past its table), random weights, fp32, the bare model, inputs
 ``input_ids`` and an all-ones ``attention_mask``; a forward is ``tf.function(jit_compile=True)``.
 
-Each model lives in its own worker process (the reference needs ``TF_USE_LEGACY_KERAS=1``, i.e. Keras 2, which
-cannot share a process with Keras 3). After both have compiled and warmed up, the two workers run one forward each
-in turn, ``--repeats`` times, so that both see the same background load; the table shows the median tokens per
-second of each and the median of the per-turn ratios.
+Each model lives in worker processes of its own (the reference needs ``TF_USE_LEGACY_KERAS=1``, i.e. Keras 2, which
+cannot share a process with Keras 3), ``--processes`` of them per model: on the 2-core development machine one
+process of the very same program runs steadily 5-10% faster or slower than the next (measured 935-1066 ms for one
+4 x 512 forward in four processes, while three copies of the model inside one process agree within 1%), so one
+process per model would make the ratio a draw. After all workers have compiled and warmed up, every worker runs one
+forward in turn, ``--repeats`` times, so that all see the same background load; the table shows the median tokens
+per second of each model over all its workers' forwards and the median over turns of the per-turn ratio of total
+times.
 
 A third worker times the *matmul floor*: only the matrix products of the same forward (the fused query/key/value,
 output and feed-forward projections, the two attention products and the head transposes between them), under XLA,
@@ -125,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", default="4x512,1x2048", help="comma-separated BATCHxLENGTH")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--processes", type=int, default=3, help="worker processes per model (default 3)")
     parser.add_argument("--worker", choices=("ours", "reference", "floor"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     shapes = [tuple(int(n) for n in s.split("x")) for s in args.shapes.split(",")]
@@ -133,21 +138,27 @@ def main() -> None:
         return
     header = f"{'shape':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'ratio':>6} {'floor tok/s':>12} {'ceiling':>8}"
     print(header, flush=True)
+    names = ("reference", "ours", "floor")
     for batch, length in shapes:
-        workers = {name: _start(name, batch, length) for name in ("reference", "ours", "floor")}
+        workers = {name: [] for name in names}
         try:
-            times = {name: [] for name in workers}
+            for _ in range(args.processes):
+                for name in names:
+                    workers[name].append(_start(name, batch, length))
+            times = {name: [] for name in names}  # per turn: one time per worker
             for _ in range(args.repeats):
-                for name, proc in workers.items():
-                    times[name].append(_time_one(proc))
+                turn = {name: [_time_one(proc) for proc in procs] for name, procs in workers.items()}
+                for name in names:
+                    times[name].append(turn[name])
         finally:
-            for proc in workers.values():
-                proc.stdin.close()
-                proc.wait()
+            for procs in workers.values():
+                for proc in procs:
+                    proc.stdin.close()
+                    proc.wait()
         tokens = batch * length
-        ours, ref, floor = (tokens / statistics.median(times[name]) for name in ("ours", "reference", "floor"))
-        ratio = statistics.median(r / o for o, r in zip(times["ours"], times["reference"]))
-        ceiling = statistics.median(r / f for f, r in zip(times["floor"], times["reference"]))
+        ours, ref, floor = (tokens / statistics.median(sum(times[name], [])) for name in ("ours", "reference", "floor"))
+        ratio = statistics.median(sum(r) / sum(o) for o, r in zip(times["ours"], times["reference"]))
+        ceiling = statistics.median(sum(r) / sum(f) for f, r in zip(times["floor"], times["reference"]))
         print(f"{batch}x{length:<6} {ours:11.1f} {ref:10.1f} {ratio:6.2f} {floor:12.1f} {ceiling:8.2f}", flush=True)
 
 

@@ -99,6 +99,11 @@ def test_activations_match_the_core_spec() -> None:
     for name, fn in ACTIVATIONS.items():
         got = fn(tf.constant(x, tf.float64)).numpy()
         np.testing.assert_allclose(got, SPEC[name](x), atol=1e-6, err_msg=name)
+    # float32 under XLA, as the model runs it, out to the far tails (gelu: the erf form, as PyTorch, within 2e-6)
+    x = np.linspace(-12.0, 12.0, 4801).astype(np.float32)
+    for name, fn in ACTIVATIONS.items():
+        got = tf.function(fn, jit_compile=True)(tf.constant(x)).numpy()
+        np.testing.assert_allclose(got, SPEC[name](x.astype(np.float64)), rtol=1e-6, atol=2e-6, err_msg=name)
 
 
 def test_loss_is_a_scalar_mean() -> None:
@@ -305,14 +310,38 @@ def test_long_sequence_attention_path_matches_explicit_path(
     from roformer_tf.modeling import _attention_blocks
 
     model = _model("TFRoFormerModel", is_decoder=is_decoder)
-    ids = _ids(2, length)
-    shape = tf.TensorShape((2, model.config.num_attention_heads, length, 8))
+    ids = _ids(4, length)
+    shape = tf.TensorShape((4, model.config.num_attention_heads, length, 8))
     assert _attention_blocks(shape, shape) == blocks
+    # padding at the end, padding in front (a masked first key), and a sequence with every key masked (uniform
+    # weights in the reference); the encoder's blocks take the row maxima before adding this bias
     mask = np.ones_like(ids)
     mask[1, -50:] = 0
+    mask[2, :7] = 0
+    mask[3] = 0
     explicit = model(ids, attention_mask=mask, output_attentions=True).last_hidden_state.numpy()
     fast = model(ids, attention_mask=mask).last_hidden_state.numpy()
     np.testing.assert_allclose(fast, explicit, atol=ATOL["float32"], rtol=0)
+
+
+def test_blocked_attention_ignores_huge_scores_of_masked_keys() -> None:
+    """The blocks take row maxima before adding the padding bias; masked keys whose raw scores dwarf every kept
+    one (here by ~1e4) must still get weight 0 without the kept weights underflowing to 0/0."""
+    from roformer_tf.modeling import _attend, _attend_in_blocks
+
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((3, 4, 256, 16)).astype(np.float32) for _ in range(3))
+    keep = np.ones((3, 256), bool)
+    keep[0, :9] = keep[1, 200:] = False
+    keep[2] = False  # every key masked: uniform weights
+    k = np.where(keep[:, None, :, None], k, 100.0 * np.sign(q.mean(axis=2, keepdims=True)))  # [3, 4, 256, 16]
+    bias = np.where(keep, 0.0, np.finfo(np.float32).min).astype(np.float32)[:, None, None, :]
+    explicit = _attend(*map(tf.constant, (q, k, v, bias)), lambda w: w).numpy()
+    assert np.isfinite(explicit).all()
+    np.testing.assert_allclose(explicit[2], np.broadcast_to(v[2].mean(axis=1, keepdims=True), v[2].shape), atol=1e-5)
+    for heads, queries in [(2, 256), (1, 128)]:
+        blocked = _attend_in_blocks(*map(tf.constant, (q, k, v, bias)), heads, queries).numpy()
+        np.testing.assert_allclose(blocked, explicit, atol=ATOL["float32"], rtol=0)
 
 
 def test_attention_block_choice() -> None:
