@@ -44,6 +44,26 @@ def qa_ignored_index(seq_len: int) -> int:
     return seq_len
 
 
+def class_label_limit(
+    head_name: str, config, labels_are_integer: bool = True, num_choices: int | None = None
+) -> tuple[int, str] | None:
+    """``(classes, field)`` where ``head_name``'s labels are class indices: each label other than IGNORE_INDEX must
+    lie in ``[0, classes)``, ``field`` naming where ``classes`` comes from (for messages). None where labels are
+    not class indices (regression, multi-label, the bare model) or are clamped instead (question answering's
+    positions), and for multiple choice when ``num_choices`` is unknown.
+    """
+    if head_name in ("masked_lm", "causal_lm"):
+        return config.vocab_size, "vocab_size"
+    if head_name == "token_classification":
+        return config.num_labels, "num_labels"
+    if head_name == "sequence_classification":
+        single = resolve_problem_type(config.problem_type, config.num_labels, labels_are_integer) == SINGLE_LABEL
+        return (config.num_labels, "num_labels") if single else None
+    if head_name == "multiple_choice" and num_choices is not None:
+        return num_choices, "the number of choices"
+    return None
+
+
 def target_count(head_name: str, batch, config):
     """How many targets the mean loss of ``batch`` averages over: the weight of that mean when micro-batch or
     per-device means are combined into the mean over a whole batch.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .losses import IGNORE_INDEX
+
 # The integer inputs that index an embedding, each with the config field that gives the embedding's row count.
 ID_INPUTS: dict[str, str] = {"input_ids": "vocab_size", "token_type_ids": "type_vocab_size"}
 
@@ -26,6 +28,21 @@ def check_id_range(name: str, low: int, high: int, config) -> None:
         raise ValueError(f"{name} contains a negative id ({low}); ids must be in [0, {field}={size})")
     if high >= size:
         raise ValueError(f"{name} contains id {high}, out of range for {field}={size}")
+
+
+def check_class_labels(name: str, low: int | None, high: int | None, classes: int, field: str) -> None:
+    """Raise ValueError unless class labels lie in ``[0, classes)`` (see ``losses.class_label_limit``).
+
+    Args:
+        name: the input's name (``"labels"``).
+        low / high: the smallest and largest label other than IGNORE_INDEX, None when every label is ignored.
+        classes / field: the number of classes and where it comes from (``"vocab_size"``).
+    """
+    valid = f"labels must be in [0, {classes}) or {IGNORE_INDEX} (ignored)"
+    if low is not None and low < 0:
+        raise ValueError(f"{name} contains {low}: {valid}")
+    if high is not None and high >= classes:
+        raise ValueError(f"{name} contains {high}, out of range for {field}={classes}: {valid}")
 
 
 def check_attention_mask(

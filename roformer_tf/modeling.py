@@ -39,7 +39,7 @@ from roformer_core.heads import (
 from roformer_core.outputs import ModelOutput, output_class_for
 from roformer_core.rotary import rotary_denominators, sinusoidal_table
 from roformer_core.schema import INITIALIZERS, ROTARY_TABLE, model_schema, resolve_checkpoint, zeroed_row
-from roformer_core.validation import ID_INPUTS, check_attention_mask, check_id_range, id_limit
+from roformer_core.validation import ID_INPUTS, check_attention_mask, check_class_labels, check_id_range, id_limit
 
 from .generation import TFGenerationMixin
 
@@ -661,14 +661,51 @@ def _replica_scaled(loss: tf.Tensor) -> tf.Tensor:
     return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)
 
 
-def _cross_entropy(logits: tf.Tensor, labels: tf.Tensor, ignore_index: Any = losses.IGNORE_INDEX) -> tf.Tensor:
-    """Mean float32 cross-entropy of ``logits [..., C]`` against ``labels [...]``, skipping ``ignore_index``."""
+def _cross_entropy(
+    logits: tf.Tensor, labels: tf.Tensor, field: str | None = None, ignore_index: Any = losses.IGNORE_INDEX
+) -> tf.Tensor:
+    """Mean float32 cross-entropy of ``logits [..., C]`` against ``labels [...]``, skipping ``ignore_index``.
+
+    With ``field`` (where C comes from, for messages) the labels are first checked to be class indices
+    (:func:`_checked_labels`); without it they are known to be in range (clamped QA positions).
+    """
     logits = tf.reshape(tf.cast(logits, tf.float32), [-1, _shape(logits)[-1]])
     labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
+    if field is not None:
+        labels = _checked_labels(labels, _shape(logits)[-1], field, ignore_index)
     keep = labels != tf.cast(ignore_index, tf.int64)
     per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.where(keep, labels, 0), logits=logits)
     keep = tf.cast(keep, tf.float32)
     return tf.reduce_sum(per_token * keep) / tf.reduce_sum(keep)  # nan when every target is ignored, as in PT
+
+
+def _checked_labels(labels: tf.Tensor, classes: Any, field: str, ignore_index: Any = losses.IGNORE_INDEX) -> tf.Tensor:
+    """``labels`` (int64), checked to hold class indices in ``[0, classes)`` or ``ignore_index``: eagerly a
+    ValueError (``validation.check_class_labels``); in a graph asserts, an InvalidArgumentError (XLA drops them: its
+    loss is then NaN, and Keras' fit checks each batch before the compiled step instead)."""
+    if not _in_graph():
+        kept = tf.boolean_mask(labels, labels != tf.cast(ignore_index, labels.dtype))
+        if tf.size(kept) > 0:
+            low, high = int(tf.reduce_min(kept)), int(tf.reduce_max(kept))
+            check_class_labels("labels", low, high, int(classes), field)
+        return labels
+    with tf.control_dependencies(_class_label_asserts(labels, classes, field, ignore_index)):
+        return tf.identity(labels)
+
+
+def _class_label_asserts(labels: tf.Tensor, classes: Any, field: str, ignore_index: Any = losses.IGNORE_INDEX):
+    """Graph asserts that ``labels`` other than ``ignore_index`` lie in ``[0, classes)``; their
+    InvalidArgumentError names the labels and ``field``."""
+    labels = tf.cast(labels, tf.int64)
+    as_index = tf.where(labels == tf.cast(ignore_index, tf.int64), tf.zeros_like(labels), labels)
+    limit = f"{field}={classes}" if isinstance(classes, int) else field
+    valid = f"labels must be in [0, {classes if isinstance(classes, int) else field}) or {ignore_index} (ignored)"
+    return [
+        tf.debugging.assert_non_negative(as_index, message=f"labels contains a negative label: {valid}"),
+        tf.debugging.assert_less(
+            as_index, tf.cast(classes, tf.int64), message=f"labels out of range for {limit}: {valid}"
+        ),
+    ]
 
 
 def _id_range_asserts(name: str, ids: tf.Tensor, config: RoFormerConfig) -> list[Any]:
@@ -893,29 +930,43 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
         step = super()._autoconvert_optionals(step_func)
 
         def checked(data: Any) -> Any:
-            with tf.control_dependencies(self._batch_id_asserts(data)):
+            with tf.control_dependencies(self._batch_asserts(data)):
                 return step(data)
 
         return checked
 
-    def _batch_id_asserts(self, data: Any) -> list[Any]:
-        """Range asserts for the ``input_ids`` / ``token_type_ids`` of a Keras batch ``x`` or ``(x, y[, w])``,
-        per replica for distributed batches."""
-        x = data[0] if isinstance(data, (tuple, list)) and data else data
+    def _batch_asserts(self, data: Any) -> list[Any]:
+        """Range asserts for the ``input_ids`` / ``token_type_ids`` and the class ``labels`` of a Keras batch ``x``
+        or ``(x, y[, w])``, per replica for distributed batches."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data) if isinstance(data, (tuple, list)) else (data, None, None)
         fields = dict(x) if isinstance(x, dict) else {"input_ids": x}
+        if isinstance(y, dict):
+            fields.setdefault("labels", y.get("labels"))
+        elif y is not None and self.head.label_args == ("labels",) and self._compile_loss is None:
+            fields.setdefault("labels", y)
         asserts = []
-        for name in ID_INPUTS:
-            value = fields.get(name)
-            if value is None:
-                continue
-            if isinstance(value, tf.distribute.DistributedValues):
-                parts = self.distribute_strategy.experimental_local_results(value)
-            else:
-                parts = (value,)
-            for part in parts:
-                if tf.is_tensor(part) and part.dtype.is_integer:
+        for name in (*ID_INPUTS, "labels"):
+            for part in self._local_parts(fields.get(name)):
+                if not (tf.is_tensor(part) and part.dtype.is_integer):
+                    continue
+                if name != "labels":
                     asserts += _id_range_asserts(name, part, self.config)
+                    continue
+                choices = _shape(fields["input_ids"])[1] if tf.is_tensor(fields.get("input_ids")) else None
+                limit = losses.class_label_limit(self.head.name, self.config, True, choices)
+                if limit is not None and self.head.name != "causal_lm":
+                    asserts += _class_label_asserts(part, *limit)
+                elif limit is not None:  # position t predicts token t + 1: the first label is never a target
+                    asserts += _class_label_asserts(part[:, 1:], *limit)
         return asserts
+
+    def _local_parts(self, value: Any) -> tuple[Any, ...]:
+        """A batch field's per-replica parts (distributed values), else the field itself; () for None."""
+        if value is None:
+            return ()
+        if isinstance(value, tf.distribute.DistributedValues):
+            return tuple(self.distribute_strategy.experimental_local_results(value))
+        return (value,)
 
     def _finish(self, return_dict: bool | None, **fields: Any) -> ModelOutput | tuple:
         output = _output_class(self.head)(**fields)
@@ -1217,7 +1268,7 @@ class TFRoFormerForMaskedLM(_TFLMModel):
         labels = args.pop("labels")
         base = self.roformer(**args, **_base_kwargs(output_hidden_states, output_attentions), training=training)
         logits = self._logits(base["last_hidden_state"])
-        loss = None if labels is None else _cross_entropy(logits, labels)
+        loss = None if labels is None else _cross_entropy(logits, labels, "vocab_size")
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )
@@ -1279,7 +1330,9 @@ class TFRoFormerForCausalLM(TFGenerationMixin, _TFLMModel):
             training=training,
         )
         logits = self._logits(base["last_hidden_state"])
-        loss = None if labels is None else _cross_entropy(logits[:, :-1], tf.convert_to_tensor(labels)[:, 1:])
+        loss = None
+        if labels is not None:
+            loss = _cross_entropy(logits[:, :-1], tf.convert_to_tensor(labels)[:, 1:], "vocab_size")
         return self._finish(
             return_dict,
             loss=loss,
@@ -1354,7 +1407,7 @@ class TFRoFormerForSequenceClassification(TFRoFormerPreTrainedModel):
                 diff = tf.squeeze(logits32) - tf.squeeze(tf.cast(labels, tf.float32))
                 loss = tf.reduce_mean(tf.square(diff))
             elif problem == losses.SINGLE_LABEL:
-                loss = _cross_entropy(logits32, labels)
+                loss = _cross_entropy(logits32, labels, "num_labels")
             else:
                 loss = tf.reduce_mean(
                     tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(labels, tf.float32), logits=logits32)
@@ -1417,7 +1470,7 @@ class TFRoFormerForMultipleChoice(TFRoFormerPreTrainedModel):
             args[key] = flat(args[key])
         base = self.roformer(**args, **_base_kwargs(output_hidden_states, output_attentions), training=training)
         logits = tf.reshape(self.classifier(base["last_hidden_state"][:, -1]), [-1, num_choices])
-        loss = None if labels is None else _cross_entropy(logits, labels)
+        loss = None if labels is None else _cross_entropy(logits, labels, "the number of choices")
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )
@@ -1456,7 +1509,7 @@ class TFRoFormerForTokenClassification(TFRoFormerPreTrainedModel):
         labels = args.pop("labels")
         base = self.roformer(**args, **_base_kwargs(output_hidden_states, output_attentions), training=training)
         logits = self.classifier(self.dropout(base["last_hidden_state"], training=training))
-        loss = None if labels is None else _cross_entropy(logits, labels)
+        loss = None if labels is None else _cross_entropy(logits, labels, "num_labels")
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )

@@ -323,3 +323,25 @@ def test_ports_never_import_each_other(port: str) -> None:
         for other in others if port != "roformer_conversion" else ():
             assert f"import {other}" not in text and f"from {other}" not in text, f"{path} imports {other}"
         assert "import transformers" not in text and "from transformers" not in text, f"{path} imports transformers"
+
+
+def test_class_label_limits_and_checks() -> None:
+    from roformer_core.losses import class_label_limit
+    from roformer_core.validation import check_class_labels
+
+    config = RoFormerConfig(vocab_size=99, num_labels=3)
+    assert class_label_limit("masked_lm", config) == (99, "vocab_size")
+    assert class_label_limit("causal_lm", config) == (99, "vocab_size")
+    assert class_label_limit("token_classification", config) == (3, "num_labels")
+    assert class_label_limit("sequence_classification", config) == (3, "num_labels")
+    assert class_label_limit("sequence_classification", config, labels_are_integer=False) is None  # multi-label
+    assert class_label_limit("sequence_classification", RoFormerConfig(num_labels=1)) is None  # regression
+    assert class_label_limit("multiple_choice", config, num_choices=4) == (4, "the number of choices")
+    assert class_label_limit("multiple_choice", config) is None
+    assert class_label_limit("question_answering", config) is None  # positions are clamped, never out of range
+    check_class_labels("labels", 0, 98, 99, "vocab_size")
+    check_class_labels("labels", None, None, 99, "vocab_size")  # every label ignored
+    with pytest.raises(ValueError, match=r"labels contains 99, out of range for vocab_size=99: .*\[0, 99\) or -100"):
+        check_class_labels("labels", 0, 99, 99, "vocab_size")
+    with pytest.raises(ValueError, match="labels contains -3"):
+        check_class_labels("labels", -3, 2, 3, "num_labels")

@@ -191,7 +191,7 @@ def test_fit_under_mirrored_strategy_on_two_cpus() -> None:
         batch = next(iter(strategy.experimental_distribute_dataset(bad)))
         assert isinstance(batch["input_ids"], tf.distribute.DistributedValues)
         try:
-            model._batch_id_asserts(batch)
+            model._batch_asserts(batch)
             error = None
         except tf.errors.InvalidArgumentError as e:
             error = str(e)
@@ -296,6 +296,57 @@ def test_keras_steps_refuse_bad_ids_before_any_update(jit_compile: bool, form: s
         model.evaluate({"input_ids": good_ids, "token_type_ids": types}, labels, batch_size=16, verbose=0)
     # and good data still trains under the same compiled functions
     assert np.isfinite(model.evaluate({"input_ids": good_ids}, labels, batch_size=16, verbose=0))
+
+
+@pytest.mark.parametrize(
+    "cls_name, labels, message, graph_message",
+    [
+        (
+            "TFRoFormerForMaskedLM",
+            [[-100, 5, 99, 1, 2, 3, 4]] * 2,
+            "labels contains 99, out of range for vocab_size=99",
+            "labels out of range for vocab_size=99",
+        ),
+        ("TFRoFormerForMaskedLM", [[-100, 5, -7, 1, 2, 3, 4]] * 2, "labels contains -7", "a negative label"),
+        ("TFRoFormerForCausalLM", [[1, 5, 99, 1, 2, 3, 4]] * 2, "contains 99", "out of range for vocab_size=99"),
+        ("TFRoFormerForSequenceClassification", [0, 3], "contains 3, out of range for num_labels=3", "num_labels=3"),
+        ("TFRoFormerForTokenClassification", [[0, 1, 2, 3, 0, 0, -100]] * 2, "contains 3", "num_labels=3"),
+        ("TFRoFormerForMultipleChoice", [0, 2], "contains 2, out of range for the number of choices=2", "choices=2"),
+    ],
+    ids=["masked_lm", "negative", "causal_lm", "sequence", "token", "multiple_choice"],
+)
+def test_out_of_range_labels_raise(cls_name: str, labels: list, message: str, graph_message: str) -> None:
+    model = _model(cls_name)
+    ids = _ids()[:, None, :].repeat(2, axis=1) if cls_name.endswith("MultipleChoice") else _ids()
+    labels = np.array(labels)
+    with pytest.raises(ValueError, match=message):
+        model(ids, labels=labels)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=graph_message):
+        tf.function(lambda x, y: model(x, labels=y).loss)(tf.constant(ids), tf.constant(labels))
+    # ignored labels (-100) are fine; the causal LM never targets the first label
+    fixed = np.where((labels < 0) | (labels >= model.config.vocab_size), -100, labels)
+    if cls_name.endswith(("SequenceClassification", "TokenClassification")):
+        fixed = np.where(labels >= 3, -100, labels)
+    if cls_name.endswith("MultipleChoice"):
+        fixed = np.array([0, 1])
+    if cls_name.endswith("CausalLM"):
+        fixed[:, 0] = 500
+    assert np.isfinite(model(ids, labels=fixed).loss.numpy())
+
+
+@pytest.mark.parametrize("form", ["dict", "x_y"])
+def test_keras_fit_refuses_bad_labels_under_xla(form: str) -> None:
+    ids, labels = _classification_data(32)
+    labels[20] = 3  # second batch; num_labels is 3
+    x = {"input_ids": ids}
+    dataset = tf.data.Dataset.from_tensor_slices({**x, "labels": labels} if form == "dict" else (x, labels))
+    model = _model("TFRoFormerForSequenceClassification")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="labels out of range for num_labels=3"):
+        model.fit(dataset.batch(16), epochs=1, verbose=0)
+    # the first (good) batch trained; the bad one changed nothing and was not silently a NaN loss
+    assert all(np.isfinite(w.numpy()).all() for w in model.trainable_weights)
+    assert np.isfinite(model.evaluate(ids[:16], labels[:16], verbose=0))
 
 
 @pytest.mark.parametrize(
