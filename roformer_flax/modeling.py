@@ -54,7 +54,7 @@ from roformer_core.schema import (
     resolve_checkpoint,
     zeroed_row,
 )
-from roformer_core.validation import check_attention_mask, check_id_range
+from roformer_core.validation import check_attention_mask, check_class_labels, check_id_range
 
 from .generation import FlaxGenerationMixin
 
@@ -839,13 +839,18 @@ class FlaxRoFormerForQuestionAnsweringModule(_HeadModule):
 
 
 def _cross_entropy(logits: Array, labels: Array, ignore_index: int = losses.IGNORE_INDEX) -> Array:
-    """Mean cross-entropy of ``logits [..., C]`` against int ``labels [...]`` over the labels != ``ignore_index``."""
+    """Mean cross-entropy of ``logits [..., C]`` against int ``labels [...]`` over the labels != ``ignore_index``.
+
+    Labels are checked before the jitted forward (``_check_labels``); inside it a label outside ``[0, C)`` makes the
+    loss NaN (a negative one would otherwise silently pick a class from the end).
+    """
     logits = logits.reshape(-1, logits.shape[-1]).astype(jnp.float32)
     labels = labels.reshape(-1)
     keep = labels != ignore_index
-    safe = jnp.where(keep, labels, 0).astype(jnp.int32)
+    valid = (labels >= 0) & (labels < logits.shape[-1])
+    safe = jnp.where(keep & valid, labels, 0).astype(jnp.int32)
     logp = jax.nn.log_softmax(logits, axis=-1)
-    picked = jnp.take_along_axis(logp, safe[:, None], axis=-1)[:, 0]
+    picked = jnp.where(valid, jnp.take_along_axis(logp, safe[:, None], axis=-1)[:, 0], jnp.nan)
     return -jnp.sum(jnp.where(keep, picked, 0.0)) / jnp.sum(keep)
 
 
@@ -1157,6 +1162,7 @@ class FlaxRoFormerPreTrainedModel:
             else jnp.asarray(encoder_attention_mask),
         }
         targets = {k: jnp.asarray(v) for k, v in targets.items() if v is not None}
+        self._check_labels(targets.get("labels"), num_choices)
         problem_type = self._resolve_problem_type(targets)
         if train and dropout_rng is None and (config.hidden_dropout_prob or config.attention_probs_dropout_prob):
             raise ValueError("train=True needs a dropout_rng (a jax.random key)")
@@ -1183,6 +1189,19 @@ class FlaxRoFormerPreTrainedModel:
 
     def _resolve_problem_type(self, targets: dict[str, Array]) -> str | None:
         return None
+
+    def _check_labels(self, labels: Array | None, num_choices: int | None) -> None:
+        """Concrete class labels must lie in ``[0, classes)`` or be -100 (``losses.class_label_limit``,
+        ``validation.check_class_labels``); traced ones are left to the loss (NaN when out of range)."""
+        if labels is None or _is_traced(labels) or not labels.size:
+            return
+        integer = not jnp.issubdtype(labels.dtype, jnp.floating)
+        limit = losses.class_label_limit(self.head.name, self.config, integer, num_choices)
+        values = np.asarray(labels)[:, 1:] if self.head.name == "causal_lm" else np.asarray(labels)
+        if limit is None or not values.size:
+            return
+        as_index = np.where(values == losses.IGNORE_INDEX, 0, values)
+        check_class_labels("labels", int(as_index.min()), int(as_index.max()), *limit)
 
     # -- state -----------------------------------------------------------------------------------------------
     def canonical_state_dict(self) -> dict[str, np.ndarray]:

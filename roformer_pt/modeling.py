@@ -37,7 +37,7 @@ from roformer_core.heads import (
 from roformer_core.outputs import ModelOutput, output_class_for
 from roformer_core.rotary import sinusoidal_table
 from roformer_core.schema import INITIALIZERS, model_schema, resolve_checkpoint, zeroed_row
-from roformer_core.validation import check_attention_mask, check_id_range
+from roformer_core.validation import check_attention_mask, check_class_labels, check_id_range
 
 from .generation import GenerationMixin
 
@@ -72,6 +72,24 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "mish": F.mish,
     "linear": lambda x: x,
 }
+
+
+def _min_max(values: torch.Tensor) -> tuple[int, int]:
+    """The smallest and largest value of a non-empty integer tensor, with one device sync."""
+    low, high = torch.stack(torch.aminmax(values)).tolist()
+    return low, high
+
+
+def _class_loss(logits: torch.Tensor, labels: torch.Tensor, field: str) -> torch.Tensor:
+    """Mean float32 cross-entropy of ``logits [N, C]`` against class ``labels`` (any shape of N values),
+    skipping IGNORE_INDEX. The labels are first checked to lie in ``[0, C)`` (``validation.check_class_labels``: a
+    ValueError naming ``field``, where torch would raise an IndexError on CPU and a device-side assert on CUDA),
+    with one device sync; not while compiling."""
+    labels = labels.to(logits.device).reshape(-1)
+    if not _compiling() and labels.numel():
+        low, high = _min_max(labels.masked_fill(labels == losses.IGNORE_INDEX, 0))
+        check_class_labels("labels", low, high, logits.shape[-1], field)
+    return F.cross_entropy(logits.float(), labels, ignore_index=losses.IGNORE_INDEX)
 
 
 def _compiling() -> bool:
@@ -621,9 +639,9 @@ class RoFormerPreTrainedModel(nn.Module):
             if input_ids.dtype.is_floating_point:
                 raise ValueError(f"input_ids must be integers, got {input_ids.dtype}")
             if input_ids.numel():
-                check_id_range("input_ids", int(input_ids.min()), int(input_ids.max()), self.config)
+                check_id_range("input_ids", *_min_max(input_ids), self.config)
         if token_type_ids is not None and token_type_ids.numel():
-            check_id_range("token_type_ids", int(token_type_ids.min()), int(token_type_ids.max()), self.config)
+            check_id_range("token_type_ids", *_min_max(token_type_ids), self.config)
 
     def _finish(self, return_dict: bool | None, **fields: Any) -> ModelOutput | tuple:
         output = output_class_for(self.head)(**fields)
@@ -862,11 +880,7 @@ class RoFormerForMaskedLM(_LMModel):
         logits = self.cls(base.last_hidden_state)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(
-                logits.view(-1, self.config.vocab_size).float(),
-                labels.to(logits.device).view(-1),
-                ignore_index=losses.IGNORE_INDEX,
-            )
+            loss = _class_loss(logits.view(-1, self.config.vocab_size), labels, "vocab_size")
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )
@@ -919,12 +933,7 @@ class RoFormerForCausalLM(GenerationMixin, _LMModel):
         logits = self.cls(base.last_hidden_state)
         loss = None
         if labels is not None:
-            shifted = logits[:, :-1].float()
-            loss = F.cross_entropy(
-                shifted.reshape(-1, self.config.vocab_size),
-                labels[:, 1:].to(logits.device).reshape(-1),
-                ignore_index=losses.IGNORE_INDEX,
-            )
+            loss = _class_loss(logits[:, :-1].reshape(-1, self.config.vocab_size), labels[:, 1:], "vocab_size")
         return self._finish(
             return_dict,
             loss=loss,
@@ -998,9 +1007,7 @@ class RoFormerForSequenceClassification(RoFormerPreTrainedModel):
             if problem == losses.REGRESSION:
                 loss = F.mse_loss(logits.squeeze().float(), labels.squeeze().float())
             elif problem == losses.SINGLE_LABEL:
-                loss = F.cross_entropy(
-                    logits.view(-1, self.num_labels).float(), labels.view(-1), ignore_index=losses.IGNORE_INDEX
-                )
+                loss = _class_loss(logits.view(-1, self.num_labels), labels, "num_labels")
             else:
                 loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
         return self._finish(
@@ -1058,7 +1065,7 @@ class RoFormerForMultipleChoice(RoFormerPreTrainedModel):
         logits = self.classifier(base.last_hidden_state[:, -1]).view(-1, num_choices)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.float(), labels.to(logits.device).view(-1))
+            loss = _class_loss(logits, labels, "the number of choices")
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )
@@ -1101,11 +1108,7 @@ class RoFormerForTokenClassification(RoFormerPreTrainedModel):
         logits = self.classifier(self.dropout(base.last_hidden_state))
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(
-                logits.view(-1, self.num_labels).float(),
-                labels.to(logits.device).view(-1),
-                ignore_index=losses.IGNORE_INDEX,
-            )
+            loss = _class_loss(logits.view(-1, self.num_labels), labels, "num_labels")
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )

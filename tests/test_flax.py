@@ -362,3 +362,30 @@ def test_fast_path_applies_fractional_head_mask() -> None:
     explicit = model(**inputs, output_attentions=True).logits
     np.testing.assert_allclose(fast, explicit, atol=ATOL["float32"], rtol=0)
     assert float(jnp.max(jnp.abs(fast - model(**_inputs(model.config)).logits))) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "cls_name, labels, message",
+    [
+        ("FlaxRoFormerForSequenceClassification", [0, 3], "labels contains 3, out of range for num_labels=3"),
+        ("FlaxRoFormerForTokenClassification", [[0, 1, 2, -1, 0, 0, -100]] * 2, "labels contains -1"),
+        ("FlaxRoFormerForMultipleChoice", [0, 2], "out of range for the number of choices=2"),
+        ("FlaxRoFormerForCausalLM", [[1, 5, 99, 1, 2, 3, 4]] * 2, "out of range for vocab_size=99"),
+    ],
+    ids=["sequence", "token_negative", "multiple_choice", "causal_lm"],
+)
+def test_bad_labels_raise_and_give_nan_inside_jit(cls_name: str, labels: list, message: str) -> None:
+    model = _model(getattr(roformer_flax, cls_name))
+    inputs = _inputs(model.config)
+    if cls_name.endswith("MultipleChoice"):
+        inputs = {k: np.repeat(v[:, None], 2, axis=1) for k, v in inputs.items()}
+    labels = np.array(labels)
+    with pytest.raises(ValueError, match=message):
+        model(**inputs, labels=labels)
+    # traced labels cannot raise: the loss is NaN, never a silently wrapped class (-1 -> the last one)
+    loss = jax.jit(lambda y: model(**inputs, labels=y).loss)(labels)
+    assert np.isnan(loss)
+    good = np.where((labels < 0) & (labels != -100), 0, labels) % 2
+    if cls_name.endswith("CausalLM"):
+        good[:, 0] = 500  # the first label is never a target
+    assert np.isfinite(model(**inputs, labels=good).loss)

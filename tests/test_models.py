@@ -162,13 +162,16 @@ def test_save_load_round_trip(backend: str, head: str, tmp_path) -> None:
         ({"input_ids": lambda ids: ids - 100}, "negative"),
         ({"token_type_ids": lambda t: t + 15}, "type_vocab_size"),
         ({"attention_mask": lambda m: m[:, :-1]}, "attention_mask has shape"),
+        ({"labels": lambda y: np.where(np.arange(y.shape[1]) == 2, 99, y)}, "labels contains 99, .* vocab_size=99"),
+        ({"labels": lambda y: np.where(np.arange(y.shape[1]) == 2, -5, y)}, "labels contains -5"),
     ],
-    ids=["id_too_large", "negative_id", "token_type_too_large", "mask_shape"],
+    ids=["id_too_large", "negative_id", "token_type_too_large", "mask_shape", "label_too_large", "negative_label"],
 )
 def test_bad_input_names_the_problem(backend: str, change: dict, message: str) -> None:
     be = load_backend(backend)
     config, state, inputs, _ = case_setup("basic", "masked_lm")
-    inputs.pop("labels")
+    if "labels" not in change:
+        inputs.pop("labels")
     model = be.build("masked_lm", config, state)
     for key, fn in change.items():
         inputs[key] = fn(inputs[key])

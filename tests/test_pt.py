@@ -285,3 +285,25 @@ def test_new_head_is_initialized_when_loading_an_encoder(tmp_path) -> None:
     assert abs(float(weight.std()) - 0.5) < 0.1 and float(model.classifier.dense.bias.abs().max()) == 0.0
     table = model.roformer.encoder.embed_positions.weight
     np.testing.assert_array_equal(table.numpy(), sinusoidal_table(*table.shape))
+
+
+@pytest.mark.parametrize(
+    "head, bad, message",
+    [
+        ("causal_lm", lambda y: y.fill_(99), "labels contains 99, out of range for vocab_size=99"),
+        ("sequence_classification", lambda y: y.fill_(3), "labels contains 3, out of range for num_labels=3"),
+        ("token_classification", lambda y: y.fill_(-2), "labels contains -2"),
+        ("multiple_choice", lambda y: y.fill_(-7), "labels contains -7"),
+        ("multiple_choice", lambda y: y.fill_(9), "out of range for the number of choices"),
+    ],
+    ids=["causal_lm", "sequence", "token_negative", "choice_negative", "choice_too_large"],
+)
+def test_bad_labels_name_the_problem(head: str, bad, message: str) -> None:
+    # torch itself raises an IndexError on CPU and a device-side assert (a dead CUDA context) on GPU
+    model, inputs, expected = basic(head)
+    assert np.isclose(model(**inputs).loss.item(), expected["loss"], atol=1e-5)  # the case's labels are fine
+    inputs["labels"] = bad(inputs["labels"].clone())  # (the case's arrays are shared: never write into them)
+    with pytest.raises(ValueError, match=message):
+        model(**inputs)
+    inputs["labels"].fill_(-100)
+    assert torch.isnan(model(**inputs).loss)  # every target ignored: NaN, as the reference
