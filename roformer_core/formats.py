@@ -35,7 +35,7 @@ import numpy as np
 from .heads import BASE_PREFIX, HeadSpec
 from .io import atomic_path, atomic_write_with
 from .safetensors_io import bfloat16_bits
-from .schema import EMBEDDING, LINEAR, NORM_BIAS, NORM_WEIGHT, ROTARY_TABLE, ParamSpec
+from .schema import EMBEDDING, LINEAR, NORM_BIAS, NORM_WEIGHT, ROTARY_TABLE, ParamSpec, head_owned
 
 TF_WEIGHTS_NAME = "tf_model.h5"
 FLAX_WEIGHTS_NAME = "flax_model.msgpack"
@@ -57,7 +57,7 @@ def tf_weight_name(spec: ParamSpec) -> str | None:
     module, leaf = _split(spec.name.removeprefix(BASE_PREFIX))
     if module.startswith("cls."):
         module = _LM_HEAD_GROUP + module[3:]
-    elif not module.startswith(("classifier", "qa_outputs")):
+    elif not head_owned(spec.name):
         module = "roformer." + module
     module = re.sub(r"/layer/(\d+)", r"/layer_._\1", module.replace(".", "/"))
     if spec.kind == LINEAR:

@@ -265,12 +265,13 @@ class LoadPlan:
     ignored: list[str]
 
 
-def _head_owned(name: str) -> bool:
+# The top-level modules of the heads (every other canonical name is under the encoder's ``roformer.`` prefix).
+HEAD_ROOTS = ("cls.", "classifier.", "qa_outputs.")
+
+
+def head_owned(name: str) -> bool:
     """Whether a canonical name belongs to some head rather than the encoder."""
-    return name.startswith(_HEAD_ROOTS)
-
-
-_HEAD_ROOTS = ("cls.", "classifier.", "qa_outputs.")
+    return name.startswith(HEAD_ROOTS)
 
 
 def resolve_checkpoint(
@@ -288,12 +289,12 @@ def resolve_checkpoint(
     base_key = WORD_EMBEDDINGS_KEY
     state = dict(state)
     if head.prefix and base_key in state and head.prefix + base_key not in state:
-        state = {(k if _head_owned(k) else head.prefix + k): v for k, v in state.items()}
+        state = {(k if head_owned(k) else head.prefix + k): v for k, v in state.items()}
     elif not head.prefix and base_key not in state and BASE_PREFIX + base_key in state:
         state = {k[len(BASE_PREFIX) :] if k.startswith(BASE_PREFIX) else k: v for k, v in state.items()}
     own = {spec.name for spec in schema}
-    ignored = sorted(k for k in state if k not in own and _head_owned(k))
-    newly = [spec.name for spec in schema if spec.stored and _head_owned(spec.name) and spec.name not in state]
+    ignored = sorted(k for k in state if k not in own and head_owned(k))
+    newly = [spec.name for spec in schema if spec.stored and head_owned(spec.name) and spec.name not in state]
     for name in ignored:
         del state[name]
     active = [spec for spec in schema if spec.name not in newly]
