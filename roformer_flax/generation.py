@@ -10,7 +10,8 @@ import numpy as np
 
 from roformer_core.generation import check_generate_args, prepare_prompts
 
-_GENERATE_STATIC = ("max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "eos_ids", "pad_token_id")
+# Shapes and branches are static; the temperature is a traced value, so changing it does not recompile.
+_GENERATE_STATIC = ("max_new_tokens", "do_sample", "top_k", "top_p", "eos_ids", "pad_token_id")
 
 
 def _filter_top_k(scores: jax.Array, top_k: int) -> jax.Array:
@@ -53,7 +54,9 @@ class FlaxGenerationMixin:
         """Continue each prompt with up to ``max_new_tokens`` tokens, using the KV cache.
 
         The prompt pass and the decoding loop (``jax.lax.while_loop``, stopping early once every row has
-        emitted an end-of-sequence id) run as one compiled function, cached per prompt shape and arguments.
+        emitted an end-of-sequence id) run as one compiled function, cached per prompt shape and per setting that
+        changes the program (``max_new_tokens``, ``do_sample``, ``top_k``, ``top_p``, the eos and pad ids; greedy
+        decoding ignores the sampling settings, and ``temperature`` never recompiles).
 
         Args:
             input_ids: prompts ``[B, L]``; with ``attention_mask`` they may be padded on either side.
@@ -77,6 +80,8 @@ class FlaxGenerationMixin:
         ids, mask, types = prepare_prompts(self.config, input_ids, attention_mask, token_type_ids, pad_token_id)
         if max_new_tokens == 0:
             return ids
+        if not do_sample:  # greedy: the sampling settings are unused, so they must not key a new compilation
+            temperature, top_k, top_p = 1.0, 0, 1.0
         if generator is None:
             generator = 0
         key = jax.random.PRNGKey(generator) if isinstance(generator, int) else generator
@@ -88,9 +93,9 @@ class FlaxGenerationMixin:
             jnp.asarray(mask, jnp.int32),
             None if types is None else jnp.asarray(types, jnp.int32),
             key,
+            jnp.float32(temperature),
             max_new_tokens=max_new_tokens,
             do_sample=bool(do_sample),
-            temperature=float(temperature),
             top_k=int(top_k or 0),
             top_p=1.0 if top_p is None else float(top_p),
             eos_ids=tuple(eos_ids),
@@ -105,10 +110,10 @@ class FlaxGenerationMixin:
         mask: jax.Array,
         token_type_ids: jax.Array | None,
         key: jax.Array,
+        temperature: jax.Array,
         *,
         max_new_tokens: int,
         do_sample: bool,
-        temperature: float,
         top_k: int,
         top_p: float,
         eos_ids: tuple[int, ...],

@@ -389,3 +389,19 @@ def test_bad_labels_raise_and_give_nan_inside_jit(cls_name: str, labels: list, m
     if cls_name.endswith("CausalLM"):
         good[:, 0] = 500  # the first label is never a target
     assert np.isfinite(model(**inputs, labels=good).loss)
+
+
+def test_generate_recompiles_only_for_settings_that_change_the_program() -> None:
+    model = _model(roformer_flax.FlaxRoFormerForCausalLM, is_decoder=True)
+    ids = np.array([[5, 6, 7], [8, 9, 10]])
+    greedy = model.generate(ids, max_new_tokens=4)
+    # greedy decoding ignores the sampling settings: same program, same tokens
+    again = model.generate(ids, max_new_tokens=4, temperature=0.5, top_k=3, top_p=0.8)
+    np.testing.assert_array_equal(again, greedy)
+    assert model._jit_generate._cache_size() == 1
+    # the temperature is traced: a new value reuses the sampling program, and still changes the draw
+    cold = model.generate(ids, max_new_tokens=4, do_sample=True, temperature=1e-4, top_k=0, generator=3)
+    hot = model.generate(ids, max_new_tokens=4, do_sample=True, temperature=50.0, top_k=0, generator=3)
+    assert model._jit_generate._cache_size() == 2
+    np.testing.assert_array_equal(cold, greedy)  # near-zero temperature samples the argmax
+    assert not np.array_equal(hot, greedy)
