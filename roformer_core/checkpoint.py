@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import CONFIG_NAME, RoFormerConfig
+from .errors import CheckpointError
 from .formats import FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME, read_flax_msgpack, read_tf_h5
 from .safetensors_io import PT_METADATA, SafetensorsError, read_safetensors
 from .safetensors_io import write_safetensors as _write_safetensors
@@ -32,10 +33,6 @@ _WEIGHT_FILES = (
     TF_WEIGHTS_NAME,
     FLAX_WEIGHTS_NAME,
 )
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file or directory cannot be read (missing, truncated, corrupt)."""
 
 
 def find_weights(directory: str | os.PathLike) -> Path:
@@ -134,6 +131,7 @@ def load_checkpoint(directory: str | os.PathLike, **config_overrides) -> tuple[R
         the config (with overrides applied) and the canonical state dict as it is stored.
     """
     directory = Path(directory)
+    # the directory and its config first (the clearer message when both config and weights are missing)
     if not directory.is_dir():
         raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
     if not (directory / CONFIG_NAME).is_file():

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import CheckpointError
 from .heads import BASE_PREFIX, HeadSpec
 from .io import atomic_path, atomic_write_with
 from .safetensors_io import bfloat16_bits
@@ -102,7 +103,6 @@ def read_tf_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
         import h5py
     except ImportError:
         raise ImportError(f"reading {Path(path).name} needs h5py: pip install h5py") from None
-    from .checkpoint import CheckpointError
 
     try:
         handle = h5py.File(path, "r")
@@ -264,7 +264,6 @@ def read_flax_msgpack(path: str | os.PathLike) -> dict[str, np.ndarray]:
         import msgpack
     except ImportError:
         raise ImportError(f"reading {Path(path).name} needs msgpack: pip install msgpack") from None
-    from .checkpoint import CheckpointError
 
     try:
         tree = msgpack.unpackb(Path(path).read_bytes(), ext_hook=_msgpack_ext_hook, raw=False, strict_map_key=False)
