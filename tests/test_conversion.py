@@ -164,6 +164,34 @@ def write_original_checkpoint(directory: Path, config: RoFormerConfig, state: di
     (directory / "bert_config.json").write_text(json.dumps(fields))
 
 
+# Variable names as they stand in the original releases (chinese_roformer_L-12_H-768_A-12 and the char/sim
+# models), written out literally rather than derived from our canonical names.
+ORIGINAL_NAMES = {
+    "bert/embeddings/word_embeddings": "roformer.embeddings.word_embeddings.weight",
+    "bert/embeddings/token_type_embeddings": "roformer.embeddings.token_type_embeddings.weight",
+    "bert/embeddings/LayerNorm/gamma": "roformer.embeddings.LayerNorm.weight",
+    "bert/embeddings/LayerNorm/beta": "roformer.embeddings.LayerNorm.bias",
+    "bert/encoder/embedding_hidden_mapping_in/kernel": "roformer.embeddings_project.weight",
+    "bert/encoder/layer_0/attention/self/query/kernel": "roformer.encoder.layer.0.attention.self.query.weight",
+    "bert/encoder/layer_0/attention/self/value/bias": "roformer.encoder.layer.0.attention.self.value.bias",
+    "bert/encoder/layer_3/attention/output/dense/kernel": "roformer.encoder.layer.3.attention.output.dense.weight",
+    "bert/encoder/layer_11/attention/output/LayerNorm/gamma": (
+        "roformer.encoder.layer.11.attention.output.LayerNorm.weight"
+    ),
+    "bert/encoder/layer_11/intermediate/dense/kernel": "roformer.encoder.layer.11.intermediate.dense.weight",
+    "bert/encoder/layer_11/output/dense/bias": "roformer.encoder.layer.11.output.dense.bias",
+    "bert/encoder/layer_11/output/LayerNorm/beta": "roformer.encoder.layer.11.output.LayerNorm.bias",
+    "cls/predictions/transform/dense/kernel": "cls.predictions.transform.dense.weight",
+    "cls/predictions/transform/LayerNorm/gamma": "cls.predictions.transform.LayerNorm.weight",
+    "cls/predictions/output_bias": "cls.predictions.bias",
+}
+
+
+def test_original_names_map_to_canonical_names() -> None:
+    for original, canonical in ORIGINAL_NAMES.items():
+        assert original_to_canonical(original) == canonical, original
+
+
 def test_original_checkpoint_with_pooler_nsp_and_projection(tmp_path) -> None:
     config, state, inputs, expected = case_setup("embedding_project_rotary_value", "masked_lm")
     write_original_checkpoint(tmp_path / "orig", config, state)
