@@ -10,18 +10,19 @@ longest sequence, since the reference cannot run past its table), random weights
 ``input_ids`` and an all-ones ``attention_mask``; a forward is ``tf.function(jit_compile=True)``.
 
 Each model lives in worker processes of its own (the reference needs ``TF_USE_LEGACY_KERAS=1``, i.e. Keras 2, which
-cannot share a process with Keras 3), ``--processes`` of them per model: on the 2-core development machine one
-process of the very same program runs steadily 5-10% faster or slower than the next (measured 935-1066 ms for one
-4 x 512 forward in four processes, while three copies of the model inside one process agree within 1%), so one
-process per model would make the ratio a draw. After all workers have compiled and warmed up, every worker runs one
+cannot share a process with Keras 3), ``--processes`` of them per model: on the 2-core development machine the
+same program ran 935-1066 ms per 4 x 512 forward in four processes started one after another (three copies of the
+model inside one process agree within 1%), so one process per model can land on a fast or a slow spell or
+placement by chance. After all workers have compiled and warmed up, every worker runs one
 forward in turn, ``--repeats`` times, so that all see the same background load; the table shows the median tokens
 per second of each model over all its workers' forwards and the median over turns of the per-turn ratio of total
 times.
 
-A third worker times the *matmul floor*: only the matrix products of the same forward (the fused query/key/value,
-output and feed-forward projections, the two attention products and the head transposes between them), under XLA,
-with nothing else. ``ceiling`` is the reference's time over the floor's: the most any XLA implementation doing the
-same matmuls could gain over the reference, with layer norms, softmax, GELU and rotary positions costing nothing.
+A third kind of worker times the *matmul floor*: only the matrix products of the same forward (the fused
+query/key/value, output and feed-forward projections, the two attention products and the head transposes between
+them), under XLA, with nothing else. ``ceiling`` is the reference's time over the floor's: the most any XLA
+implementation doing the same matmuls could gain over the reference, with layer norms, softmax, GELU and rotary
+positions costing nothing.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def _time_one(proc: subprocess.Popen) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", default="4x512,1x2048", help="comma-separated BATCHxLENGTH")
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=9, help="timed turns per shape (default 9)")
     parser.add_argument("--processes", type=int, default=3, help="worker processes per model (default 3)")
     parser.add_argument("--worker", choices=("ours", "reference", "floor"), help=argparse.SUPPRESS)
     args = parser.parse_args()
