@@ -44,24 +44,40 @@ def qa_ignored_index(seq_len: int) -> int:
     return seq_len
 
 
+# Heads whose labels are class indices, each with where the class count comes from (for messages). Sequence
+# classification only for single-label problems; question answering's positions are clamped, never out of range.
+CLASS_LABEL_FIELDS: dict[str, str] = {
+    "masked_lm": "vocab_size",
+    "causal_lm": "vocab_size",
+    "token_classification": "num_labels",
+    "sequence_classification": "num_labels",
+    "multiple_choice": "the number of choices",
+}
+
+
 def class_label_limit(
     head_name: str, config, labels_are_integer: bool = True, num_choices: int | None = None
 ) -> tuple[int, str] | None:
     """``(classes, field)`` where ``head_name``'s labels are class indices: each label other than IGNORE_INDEX must
-    lie in ``[0, classes)``, ``field`` naming where ``classes`` comes from (for messages). None where labels are
-    not class indices (regression, multi-label, the bare model) or are clamped instead (question answering's
-    positions), and for multiple choice when ``num_choices`` is unknown.
+    lie in ``[0, classes)``, ``field`` (:data:`CLASS_LABEL_FIELDS`) naming where ``classes`` comes from. None where
+    labels are not class indices (regression, multi-label, the bare model, question answering), and for multiple
+    choice when ``num_choices`` is unknown.
     """
-    if head_name in ("masked_lm", "causal_lm"):
-        return config.vocab_size, "vocab_size"
-    if head_name == "token_classification":
-        return config.num_labels, "num_labels"
-    if head_name == "sequence_classification":
-        single = resolve_problem_type(config.problem_type, config.num_labels, labels_are_integer) == SINGLE_LABEL
-        return (config.num_labels, "num_labels") if single else None
-    if head_name == "multiple_choice" and num_choices is not None:
-        return num_choices, "the number of choices"
-    return None
+    field = CLASS_LABEL_FIELDS.get(head_name)
+    if field is None:
+        return None
+    problem = resolve_problem_type(config.problem_type, config.num_labels, labels_are_integer)
+    if head_name == "sequence_classification" and problem != SINGLE_LABEL:
+        return None
+    if head_name == "multiple_choice":
+        return None if num_choices is None else (num_choices, field)
+    return getattr(config, field), field
+
+
+def scored_labels(head_name: str, labels):
+    """The labels a loss scores: the causal LM's position ``t`` predicts token ``t + 1``, so its first label is
+    never a target (``labels[:, 1:]``); every other head scores all of them. Works on any array type."""
+    return labels[:, 1:] if head_name == "causal_lm" else labels
 
 
 def target_count(head_name: str, batch, config):
@@ -82,10 +98,8 @@ def target_count(head_name: str, batch, config):
         end losses, so examples is exact when every answer lies inside the sequence).
     """
     labels = batch.get("labels")
-    if head_name == "causal_lm":
-        return (labels[:, 1:] != IGNORE_INDEX).sum()
-    if head_name in ("masked_lm", "token_classification", "multiple_choice"):
-        return (labels != IGNORE_INDEX).sum()
+    if head_name in ("masked_lm", "causal_lm", "token_classification", "multiple_choice"):
+        return (scored_labels(head_name, labels) != IGNORE_INDEX).sum()
     if head_name == "sequence_classification":
         integer = np.issubdtype(np.dtype(labels.dtype), np.integer)
         if resolve_problem_type(config.problem_type, config.num_labels, integer) == SINGLE_LABEL:

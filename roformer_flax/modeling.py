@@ -1197,7 +1197,7 @@ class FlaxRoFormerPreTrainedModel:
             return
         integer = not jnp.issubdtype(labels.dtype, jnp.floating)
         limit = losses.class_label_limit(self.head.name, self.config, integer, num_choices)
-        values = np.asarray(labels)[:, 1:] if self.head.name == "causal_lm" else np.asarray(labels)
+        values = losses.scored_labels(self.head.name, np.asarray(labels))
         if limit is None or not values.size:
             return
         as_index = np.where(values == losses.IGNORE_INDEX, 0, values)

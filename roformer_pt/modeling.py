@@ -80,15 +80,15 @@ def _min_max(values: torch.Tensor) -> tuple[int, int]:
     return low, high
 
 
-def _class_loss(logits: torch.Tensor, labels: torch.Tensor, field: str) -> torch.Tensor:
+def _class_loss(logits: torch.Tensor, labels: torch.Tensor, head_name: str) -> torch.Tensor:
     """Mean float32 cross-entropy of ``logits [N, C]`` against class ``labels`` (any shape of N values),
     skipping IGNORE_INDEX. The labels are first checked to lie in ``[0, C)`` (``validation.check_class_labels``: a
-    ValueError naming ``field``, where torch would raise an IndexError on CPU and a device-side assert on CUDA),
-    with one device sync; not while compiling."""
+    ValueError naming the head's ``losses.CLASS_LABEL_FIELDS`` entry, where torch would raise an IndexError on CPU
+    and a device-side assert on CUDA), with one device sync; not while compiling."""
     labels = labels.to(logits.device).reshape(-1)
     if not _compiling() and labels.numel():
         low, high = _min_max(labels.masked_fill(labels == losses.IGNORE_INDEX, 0))
-        check_class_labels("labels", low, high, logits.shape[-1], field)
+        check_class_labels("labels", low, high, logits.shape[-1], losses.CLASS_LABEL_FIELDS[head_name])
     return F.cross_entropy(logits.float(), labels, ignore_index=losses.IGNORE_INDEX)
 
 
@@ -880,7 +880,7 @@ class RoFormerForMaskedLM(_LMModel):
         logits = self.cls(base.last_hidden_state)
         loss = None
         if labels is not None:
-            loss = _class_loss(logits.view(-1, self.config.vocab_size), labels, "vocab_size")
+            loss = _class_loss(logits.view(-1, self.config.vocab_size), labels, self.head.name)
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )
@@ -933,7 +933,7 @@ class RoFormerForCausalLM(GenerationMixin, _LMModel):
         logits = self.cls(base.last_hidden_state)
         loss = None
         if labels is not None:
-            loss = _class_loss(logits[:, :-1].reshape(-1, self.config.vocab_size), labels[:, 1:], "vocab_size")
+            loss = _class_loss(logits[:, :-1].reshape(-1, self.config.vocab_size), labels[:, 1:], self.head.name)
         return self._finish(
             return_dict,
             loss=loss,
@@ -1007,7 +1007,7 @@ class RoFormerForSequenceClassification(RoFormerPreTrainedModel):
             if problem == losses.REGRESSION:
                 loss = F.mse_loss(logits.squeeze().float(), labels.squeeze().float())
             elif problem == losses.SINGLE_LABEL:
-                loss = _class_loss(logits.view(-1, self.num_labels), labels, "num_labels")
+                loss = _class_loss(logits.view(-1, self.num_labels), labels, self.head.name)
             else:
                 loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
         return self._finish(
@@ -1065,7 +1065,7 @@ class RoFormerForMultipleChoice(RoFormerPreTrainedModel):
         logits = self.classifier(base.last_hidden_state[:, -1]).view(-1, num_choices)
         loss = None
         if labels is not None:
-            loss = _class_loss(logits, labels, "the number of choices")
+            loss = _class_loss(logits, labels, self.head.name)
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )
@@ -1108,7 +1108,7 @@ class RoFormerForTokenClassification(RoFormerPreTrainedModel):
         logits = self.classifier(self.dropout(base.last_hidden_state))
         loss = None
         if labels is not None:
-            loss = _class_loss(logits.view(-1, self.num_labels), labels, "num_labels")
+            loss = _class_loss(logits.view(-1, self.num_labels), labels, self.head.name)
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )

@@ -365,10 +365,11 @@ def _attend(
     largest raw score is a kept one (see :func:`_mask_keys_for_raw_max`).
     """
     scores = tf.matmul(q, k, transpose_b=True)
+    late_bias = bias if bias_after_max else None
     if bias is not None and not bias_after_max:
         scores = scores + bias
     shift = tf.stop_gradient(tf.reduce_max(scores, axis=-1, keepdims=True))
-    weights = tf.exp(scores - shift if bias is None or not bias_after_max else scores + bias - shift)
+    weights = tf.exp(scores - shift if late_bias is None else scores + late_bias - shift)
     total = tf.reduce_sum(weights, axis=-1, keepdims=True)
     return tf.matmul(dropout(weights), v) / total
 
@@ -662,48 +663,56 @@ def _replica_scaled(loss: tf.Tensor) -> tf.Tensor:
 
 
 def _cross_entropy(
-    logits: tf.Tensor, labels: tf.Tensor, field: str | None = None, ignore_index: Any = losses.IGNORE_INDEX
+    logits: tf.Tensor, labels: tf.Tensor, head_name: str | None = None, ignore_index: Any = losses.IGNORE_INDEX
 ) -> tf.Tensor:
     """Mean float32 cross-entropy of ``logits [..., C]`` against ``labels [...]``, skipping ``ignore_index``.
 
-    With ``field`` (where C comes from, for messages) the labels are first checked to be class indices
-    (:func:`_checked_labels`); without it they are known to be in range (clamped QA positions).
+    With ``head_name`` the labels are first checked to be class indices (:func:`_checked_labels`, naming the
+    head's ``losses.CLASS_LABEL_FIELDS`` entry); without it they are known to be in range (clamped QA positions).
     """
     logits = tf.reshape(tf.cast(logits, tf.float32), [-1, _shape(logits)[-1]])
     labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
-    if field is not None:
-        labels = _checked_labels(labels, _shape(logits)[-1], field, ignore_index)
+    if head_name is not None:
+        labels = _checked_labels(labels, _shape(logits)[-1], losses.CLASS_LABEL_FIELDS[head_name])
     keep = labels != tf.cast(ignore_index, tf.int64)
     per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.where(keep, labels, 0), logits=logits)
     keep = tf.cast(keep, tf.float32)
     return tf.reduce_sum(per_token * keep) / tf.reduce_sum(keep)  # nan when every target is ignored, as in PT
 
 
-def _checked_labels(labels: tf.Tensor, classes: Any, field: str, ignore_index: Any = losses.IGNORE_INDEX) -> tf.Tensor:
-    """``labels`` (int64), checked to hold class indices in ``[0, classes)`` or ``ignore_index``: eagerly a
-    ValueError (``validation.check_class_labels``); in a graph asserts, an InvalidArgumentError (XLA drops them: its
-    loss is then NaN, and Keras' fit checks each batch before the compiled step instead)."""
+def _checked_labels(labels: tf.Tensor, classes: Any, field: str) -> tf.Tensor:
+    """``labels`` (int64), checked to hold class indices in ``[0, classes)`` or IGNORE_INDEX: eagerly a ValueError
+    (``validation.check_class_labels``); in a graph asserts, an InvalidArgumentError (XLA drops them: its loss is
+    then NaN, and Keras' fit checks each batch before the compiled step instead)."""
     if not _in_graph():
-        kept = tf.boolean_mask(labels, labels != tf.cast(ignore_index, labels.dtype))
-        if tf.size(kept) > 0:
-            low, high = int(tf.reduce_min(kept)), int(tf.reduce_max(kept))
-            check_class_labels("labels", low, high, int(classes), field)
+        if tf.size(labels) > 0:
+            as_index = _ignored_as_zero(labels)
+            check_class_labels(
+                "labels", int(tf.reduce_min(as_index)), int(tf.reduce_max(as_index)), int(classes), field
+            )
         return labels
-    with tf.control_dependencies(_class_label_asserts(labels, classes, field, ignore_index)):
+    with tf.control_dependencies(_class_label_asserts(labels, classes, field)):
         return tf.identity(labels)
 
 
-def _class_label_asserts(labels: tf.Tensor, classes: Any, field: str, ignore_index: Any = losses.IGNORE_INDEX):
-    """Graph asserts that ``labels`` other than ``ignore_index`` lie in ``[0, classes)``; their
-    InvalidArgumentError names the labels and ``field``."""
+def _ignored_as_zero(labels: tf.Tensor) -> tf.Tensor:
+    """int64 ``labels`` with IGNORE_INDEX replaced by 0, so that ignored labels pass a ``[0, classes)`` check."""
     labels = tf.cast(labels, tf.int64)
-    as_index = tf.where(labels == tf.cast(ignore_index, tf.int64), tf.zeros_like(labels), labels)
-    limit = f"{field}={classes}" if isinstance(classes, int) else field
-    valid = f"labels must be in [0, {classes if isinstance(classes, int) else field}) or {ignore_index} (ignored)"
+    return tf.where(labels == losses.IGNORE_INDEX, tf.zeros_like(labels), labels)
+
+
+def _class_label_asserts(labels: tf.Tensor, classes: Any, field: str) -> list[Any]:
+    """Graph asserts that ``labels`` other than IGNORE_INDEX lie in ``[0, classes)``; their InvalidArgumentError
+    names the labels and ``field``."""
+    as_index = _ignored_as_zero(labels)
+    known = isinstance(classes, int)
+    valid = f"labels must be in [0, {classes if known else field}) or {losses.IGNORE_INDEX} (ignored)"
     return [
         tf.debugging.assert_non_negative(as_index, message=f"labels contains a negative label: {valid}"),
         tf.debugging.assert_less(
-            as_index, tf.cast(classes, tf.int64), message=f"labels out of range for {limit}: {valid}"
+            as_index,
+            tf.cast(classes, tf.int64),
+            message=f"labels out of range for {f'{field}={classes}' if known else field}: {valid}",
         ),
     ]
 
@@ -952,12 +961,12 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, keras.Model):
                 if name != "labels":
                     asserts += _id_range_asserts(name, part, self.config)
                     continue
-                choices = _shape(fields["input_ids"])[1] if tf.is_tensor(fields.get("input_ids")) else None
+                choices = None
+                if self.head.name == "multiple_choice" and tf.is_tensor(fields.get("input_ids")):
+                    choices = _shape(fields["input_ids"])[1]
                 limit = losses.class_label_limit(self.head.name, self.config, True, choices)
-                if limit is not None and self.head.name != "causal_lm":
-                    asserts += _class_label_asserts(part, *limit)
-                elif limit is not None:  # position t predicts token t + 1: the first label is never a target
-                    asserts += _class_label_asserts(part[:, 1:], *limit)
+                if limit is not None:
+                    asserts += _class_label_asserts(losses.scored_labels(self.head.name, part), *limit)
         return asserts
 
     def _local_parts(self, value: Any) -> tuple[Any, ...]:
@@ -1268,7 +1277,7 @@ class TFRoFormerForMaskedLM(_TFLMModel):
         labels = args.pop("labels")
         base = self.roformer(**args, **_base_kwargs(output_hidden_states, output_attentions), training=training)
         logits = self._logits(base["last_hidden_state"])
-        loss = None if labels is None else _cross_entropy(logits, labels, "vocab_size")
+        loss = None if labels is None else _cross_entropy(logits, labels, self.head.name)
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )
@@ -1332,7 +1341,7 @@ class TFRoFormerForCausalLM(TFGenerationMixin, _TFLMModel):
         logits = self._logits(base["last_hidden_state"])
         loss = None
         if labels is not None:
-            loss = _cross_entropy(logits[:, :-1], tf.convert_to_tensor(labels)[:, 1:], "vocab_size")
+            loss = _cross_entropy(logits[:, :-1], tf.convert_to_tensor(labels)[:, 1:], self.head.name)
         return self._finish(
             return_dict,
             loss=loss,
@@ -1407,7 +1416,7 @@ class TFRoFormerForSequenceClassification(TFRoFormerPreTrainedModel):
                 diff = tf.squeeze(logits32) - tf.squeeze(tf.cast(labels, tf.float32))
                 loss = tf.reduce_mean(tf.square(diff))
             elif problem == losses.SINGLE_LABEL:
-                loss = _cross_entropy(logits32, labels, "num_labels")
+                loss = _cross_entropy(logits32, labels, self.head.name)
             else:
                 loss = tf.reduce_mean(
                     tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(labels, tf.float32), logits=logits32)
@@ -1470,7 +1479,7 @@ class TFRoFormerForMultipleChoice(TFRoFormerPreTrainedModel):
             args[key] = flat(args[key])
         base = self.roformer(**args, **_base_kwargs(output_hidden_states, output_attentions), training=training)
         logits = tf.reshape(self.classifier(base["last_hidden_state"][:, -1]), [-1, num_choices])
-        loss = None if labels is None else _cross_entropy(logits, labels, "the number of choices")
+        loss = None if labels is None else _cross_entropy(logits, labels, self.head.name)
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )
@@ -1509,7 +1518,7 @@ class TFRoFormerForTokenClassification(TFRoFormerPreTrainedModel):
         labels = args.pop("labels")
         base = self.roformer(**args, **_base_kwargs(output_hidden_states, output_attentions), training=training)
         logits = self.classifier(self.dropout(base["last_hidden_state"], training=training))
-        loss = None if labels is None else _cross_entropy(logits, labels, "num_labels")
+        loss = None if labels is None else _cross_entropy(logits, labels, self.head.name)
         return self._finish(
             return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
         )

@@ -326,7 +326,7 @@ def test_ports_never_import_each_other(port: str) -> None:
 
 
 def test_class_label_limits_and_checks() -> None:
-    from roformer_core.losses import class_label_limit
+    from roformer_core.losses import class_label_limit, scored_labels
     from roformer_core.validation import check_class_labels
 
     config = RoFormerConfig(vocab_size=99, num_labels=3)
@@ -345,3 +345,7 @@ def test_class_label_limits_and_checks() -> None:
         check_class_labels("labels", 0, 99, 99, "vocab_size")
     with pytest.raises(ValueError, match="labels contains -3"):
         check_class_labels("labels", -3, 2, 3, "num_labels")
+    # the causal LM's first label is never scored (position t predicts token t + 1)
+    labels = np.array([[7, 1, 2], [8, 3, -100]])
+    np.testing.assert_array_equal(scored_labels("causal_lm", labels), labels[:, 1:])
+    assert scored_labels("masked_lm", labels) is labels
