@@ -1,3 +1,26 @@
 import os
+import random
+import sys
+
+import numpy as np
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+TEST_SEED = 0
+
+
+@pytest.fixture(autouse=True)
+def _seed_every_random_draw() -> None:
+    """Seed every global random generator before each test, so that a test drawing without an explicit seed (a new
+    head's initialization, a collator's masking, a Keras initializer) draws the same numbers in every run and in any
+    test order. Frameworks are seeded only once imported: seeding must not import them (import-hygiene tests)."""
+    random.seed(TEST_SEED)
+    np.random.seed(TEST_SEED)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(TEST_SEED)
+    if "keras" in sys.modules:
+        # python, numpy and the backend's global seed, plus Keras' own SeedGenerator
+        sys.modules["keras"].utils.set_random_seed(TEST_SEED)
+    elif "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].random.set_seed(TEST_SEED)
