@@ -17,10 +17,20 @@ source formats (detected from the files in SRC):
   bert_config.json + bert_model.ckpt.*       original ZhuiyiTechnology / bert4keras checkpoint (needs TensorFlow)
 
 targets (--to):
-  pt    config.json + model.safetensors   (RoFormer*.from_pretrained in transformers and in every port;
-        --max-shard-size shards it, --pytorch-bin writes pytorch_model.bin instead)
-  tf    config.json + tf_model.h5         (TFRoFormer*.from_pretrained in transformers 4.57 and roformer_tf)
-  flax  config.json + flax_model.msgpack  (FlaxRoFormer*.from_pretrained in transformers 4.57 and roformer_flax)
+  pt        config.json + model.safetensors  (RoFormer*.from_pretrained in transformers and in every port;
+            --max-shard-size shards it, --pytorch-bin writes pytorch_model.bin instead)
+  tf        config.json + tf_model.h5        (TFRoFormer*.from_pretrained in transformers 4.57 and roformer_tf)
+  flax      config.json + flax_model.msgpack (FlaxRoFormer*.from_pretrained in transformers 4.57 and roformer_flax)
+  original  bert_config.json + bert_model.ckpt.* (bert4keras' layout of the released checkpoints; needs TensorFlow)
+
+members of the family (--variant; bert_config.json does not say which one a checkpoint is):
+  v1   RoFormer word / char (the default for an original checkpoint with norm weights and biases)
+  v2   RoFormer-V2: no biases, weightless RMS norms, tied LM head (detected from the variables)
+  sim  RoFormer-Sim: V1 + linear pooler + UniLM mask (sets unilm, is_decoder, add_pooling_layer,
+       pooler_activation=linear); a checkpoint without bert/pooler/dense is an error
+  gpt  RoFormer GPT-char (bert4keras application="lm"; sets is_decoder)
+  The member's config fields are written to config.json, so the result loads with no overrides; a member that
+  the variables contradict (v1 on a V2 checkpoint, ...) is an error. --variant applies to every source format.
 
 Tokenizer files (vocab.txt, tokenizer.json, ...) are copied along. DST is built beside itself and renamed into
 place, so a failed conversion leaves nothing under DST.
@@ -28,16 +38,23 @@ place, so a failed conversion leaves nothing under DST.
 examples:
   roformer-convert ./roformer_chinese_base ./roformer_tf --to tf
   roformer-convert ./chinese_roformer_L-12_H-768_A-12 ./converted --to pt --dtype float16
+  roformer-convert ./chinese_roformer-v2-char_L-12_H-768_A-12 ./v2 --to pt
+  roformer-convert ./chinese_roformer-sim-char-ft_L-12_H-768_A-12 ./sim --to pt --variant sim
+  roformer-convert ./chinese_roformer-gpt-char_L-12_H-768_A-12 ./gpt --to flax --variant gpt
 """
 
 
 def _convert_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from .convert import DTYPES, TARGETS
+    from .original import VARIANTS
 
     parser.add_argument("src", help="source checkpoint directory")
     parser.add_argument("dst", help="destination directory (must not exist unless --force)")
     parser.add_argument("--to", required=True, choices=TARGETS, help="target framework layout")
     parser.add_argument("--dtype", choices=DTYPES, help="cast floating tensors (default: keep)")
+    parser.add_argument(
+        "--variant", choices=VARIANTS, help="the member of the RoFormer family (default: as the source says)"
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing destination")
     parser.add_argument(
         "--max-shard-size",
@@ -66,6 +83,7 @@ def _size(text: str) -> int:
 
 def _run_convert(args: argparse.Namespace) -> int:
     from .convert import ConversionError, convert_checkpoint
+    from .original import member_name
 
     try:
         report = convert_checkpoint(
@@ -77,6 +95,7 @@ def _run_convert(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             max_shard_size=args.max_shard_size,
             pytorch_bin=args.pytorch_bin,
+            variant=args.variant,
         )
     except ConversionError as err:
         print(f"roformer-convert: error: {err}", file=sys.stderr)
@@ -85,12 +104,15 @@ def _run_convert(args: argparse.Namespace) -> int:
         print("roformer-convert: interrupted; nothing was written", file=sys.stderr)
         return 130
     if not args.quiet:
+        member = f" {member_name(report.variant)}," if report.variant else ""
         print(
-            f"converted {report.source_format} {report.head} ({report.tensors} tensors) -> {report.destination} "
-            f"[{report.target}]"
+            f"converted {report.source_format},{member} {report.head} ({report.tensors} tensors) -> "
+            f"{report.destination} [{report.target}]"
         )
         for name in report.dropped:
-            print(f"  dropped (RoFormer has no such module): {name}")
+            print(f"  dropped (the model has no such module): {name}")
+        if any(name.startswith("bert/pooler/") for name in report.dropped):
+            print("  (a RoFormer-Sim checkpoint? --variant sim keeps its pooler)")
     return 0
 
 
@@ -98,7 +120,7 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``roformer-convert``."""
     parser = argparse.ArgumentParser(
         prog="roformer-convert",
-        description="Convert a RoFormer checkpoint between PyTorch, TensorFlow and Flax layouts.",
+        description="Convert a RoFormer checkpoint between the PyTorch, TensorFlow, Flax and bert4keras layouts.",
         epilog=CONVERT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -106,17 +128,21 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from .verify import format_table, passed, verify
+    from .verify import FRAMEWORKS, check_frameworks, format_report, passed, verify
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    frameworks = tuple(args.frameworks.split(",")) if args.frameworks else ("pt", "tf", "flax")
     try:
-        rows = verify(args.checkpoint, frameworks)
+        frameworks = check_frameworks(args.frameworks) if args.frameworks is not None else tuple(FRAMEWORKS)
+    except ValueError as err:  # a usage error: exit status 2 like argparse's own, before anything is loaded
+        print(f"roformer verify: error: {err}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        report = verify(args.checkpoint, frameworks)
     except (OSError, ValueError) as err:
         print(f"roformer verify: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 1
-    print(format_table(rows))
-    ok = passed(rows)
+    print(format_report(report))
+    ok = passed(report)
     print("\nOK: every framework matches within 1e-5" if ok else "\nFAILED: see the table above")
     return 0 if ok else 1
 

@@ -14,16 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from roformer_core import RoFormerConfig, get_head
+from roformer_core import RoFormerConfig, get_head, load_checkpoint
 from roformer_core.checkpoint import (
     PT_WEIGHTS_INDEX_NAME,
     PT_WEIGHTS_NAME,
     SAFE_WEIGHTS_INDEX_NAME,
     SAFE_WEIGHTS_NAME,
     find_weights,
-    read_weights_file,
 )
-from roformer_core.config import CONFIG_NAME
+from roformer_core.config import CONFIG_NAME, FAMILY_DEFAULTS
 from roformer_core.formats import (
     FLAX_WEIGHTS_NAME,
     TF_WEIGHTS_NAME,
@@ -36,12 +35,18 @@ from roformer_core.heads import HeadSpec
 from roformer_core.io import atomic_write_text, atomic_write_with
 from roformer_core.rotary import sinusoidal_table
 from roformer_core.safetensors_io import PT_METADATA, stored_code, stored_nbytes, write_safetensors
-from roformer_core.schema import ROTARY_TABLE, check_state_dict, model_schema
+from roformer_core.schema import ROTARY_TABLE, check_state_dict, infer_variant_fields, model_schema
 from roformer_core.tokenization import TOKENIZER_FILES
+from roformer_core.variants import VARIANT_FIELDS
 
-from .original import find_original_checkpoint, read_original_checkpoint
+from .original import (
+    check_variant,
+    find_original_checkpoint,
+    read_original_checkpoint,
+    write_original_checkpoint,
+)
 
-TARGETS = ("pt", "tf", "flax")
+TARGETS = ("pt", "tf", "flax", "original")
 DTYPES = ("float32", "float16", "bfloat16")
 _FORMAT_NAMES = {
     SAFE_WEIGHTS_NAME: "safetensors",
@@ -67,6 +72,7 @@ class ConversionReport:
     destination: Path
     tensors: int
     dropped: list[str] = field(default_factory=list)
+    variant: str | None = None
 
 
 def detect_source(src: Path) -> tuple[str, Path]:
@@ -129,6 +135,7 @@ def convert_checkpoint(
     progress: bool = False,
     max_shard_size: int | None = None,
     pytorch_bin: bool = False,
+    variant: str | None = None,
 ) -> ConversionReport:
     """Convert a checkpoint directory to another framework's layout.
 
@@ -137,14 +144,20 @@ def convert_checkpoint(
             tf_model.h5 / flax_model.msgpack, or an original checkpoint (bert_config.json + bert_model.ckpt.*).
         dst: the directory to create; it is written atomically (built beside it, then renamed into place).
         to: ``"pt"`` (config.json + model.safetensors), ``"tf"`` (tf_model.h5) or ``"flax"`` (flax_model.msgpack),
-            each in the reference's layout, so transformers 4.57 loads them too.
-        dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"`` for the floating tensors (default: as stored).
+            each in the reference's layout, so transformers 4.57 loads them too; or ``"original"`` (bert_config.json
+            + bert_model.ckpt, the bert4keras layout of the released checkpoints; needs TensorFlow).
+        dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"`` for the floating tensors (default: as stored; an
+            original checkpoint is written as stored).
         force: replace an existing ``dst``.
         progress: show a progress bar on stderr.
         max_shard_size: with ``to="pt"``, split the weights into safetensors shards of at most this many bytes
             with a ``model.safetensors.index.json`` (a tensor larger than the limit gets a shard of its own).
         pytorch_bin: with ``to="pt"``, write ``pytorch_model.bin`` (torch.save of the state dict, needs torch)
             instead of safetensors, for tools that only read that.
+        variant: the member of the family (``"v1"``, ``"v2"``, ``"sim"``, ``"gpt"``): its
+            :data:`~roformer_core.variants.VARIANT_FIELDS` (and V1's values of the other family fields) go into the
+            written config, so the result loads with no overrides; a variant the weights contradict is an error.
+            None keeps the source config's fields (an original checkpoint: V1 or V2, detected from its variables).
 
     Raises:
         ConversionError: with a one-line reason (missing source, no weights, corrupt file, shape mismatch, unknown
@@ -159,22 +172,30 @@ def convert_checkpoint(
         raise ConversionError("--max-shard-size and --pytorch-bin apply to --to pt only")
     if pytorch_bin and max_shard_size:
         raise ConversionError("--max-shard-size shards safetensors; it cannot be combined with --pytorch-bin")
+    if to == "original" and dtype is not None:
+        raise ConversionError("--dtype applies to --to pt, tf and flax; an original checkpoint keeps the stored dtype")
+    if variant is not None and variant not in VARIANT_FIELDS:
+        raise ConversionError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANT_FIELDS)}")
     if dst.exists() and not force:
         raise ConversionError(f"destination {dst} exists; pass --force to replace it")
     if dst.resolve() == src.resolve():
         raise ConversionError("source and destination are the same directory")
-    source_format, weights = detect_source(src)
+    source_format, _ = detect_source(src)
     dropped: list[str] = []
     try:
         if source_format.startswith("original"):
-            original = read_original_checkpoint(src)
-            config, state, dropped = original.config, original.state, original.dropped
+            original = read_original_checkpoint(src, variant)
+            config, state, dropped, variant = original.config, original.state, original.dropped, original.variant
         else:
-            config = RoFormerConfig.from_pretrained(src)
-            state = read_weights_file(weights)
+            config, state = load_checkpoint(src)
+            if variant is not None:
+                check_variant(variant, infer_variant_fields(state), str(src))
+                config = config.copy(**{**FAMILY_DEFAULTS, **VARIANT_FIELDS[variant]})
     except (ValueError, OSError, ImportError) as err:
         raise ConversionError(_one_line(err)) from None
     head = infer_head(config, state)
+    if variant is not None and head.name in ("masked_lm", "causal_lm"):  # the member says which LM it is
+        head = get_head("causal_lm" if config.is_decoder else "masked_lm")
     head.adapt_config(config)
     schema = model_schema(config, head)
     try:
@@ -188,6 +209,7 @@ def convert_checkpoint(
         "pt": [spec for spec in schema if spec.stored],
         "tf": tf_h5_specs(schema),
         "flax": flax_msgpack_specs(schema),
+        "original": [spec for spec in schema if spec.stored and spec.kind != ROTARY_TABLE],
     }[to]
     config = config.copy()
     config.extra["architectures"] = [head.class_name]
@@ -204,9 +226,12 @@ def convert_checkpoint(
             _write_safetensors_shards(staging, stored, target, dtype, max_shard_size, bar)
         elif to == "tf":
             write_tf_h5(staging / TF_WEIGHTS_NAME, schema, head, target, dtype=dtype, progress=bar)
-        else:
+        elif to == "flax":
             write_flax_msgpack(staging / FLAX_WEIGHTS_NAME, schema, target, dtype=dtype, progress=bar)
-        config.save_pretrained(staging)
+        else:
+            write_original_checkpoint(staging, config, schema, target, progress=bar)
+        if to != "original":
+            config.save_pretrained(staging)
         for name in TOKENIZER_FILES:
             if (src / name).is_file():
                 shutil.copy2(src / name, staging / name)
@@ -218,7 +243,7 @@ def convert_checkpoint(
         raise
     finally:
         bar.close()
-    return ConversionReport(source_format, head.class_name, to, dst, len(stored), dropped)
+    return ConversionReport(source_format, head.class_name, to, dst, len(stored), dropped, variant)
 
 
 def _write_safetensors_shards(

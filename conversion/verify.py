@@ -5,18 +5,22 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from roformer_core import HEADS, RoFormerConfig, load_checkpoint, numpy_model
+from roformer_core.checkpoint import find_weights
 from roformer_core.heads import HeadSpec
 from roformer_core.schema import resolve_checkpoint
 from roformer_core.tokenization import VOCAB_FILE
+
+from .original import member_name
 
 SAMPLE_CHECKPOINT = Path(__file__).resolve().parent / "sample"
 TOLERANCE = 1e-5
@@ -27,15 +31,82 @@ SENTENCES = (
     "RoFormer uses rotary position embeddings.",
 )
 FRAMEWORKS = {"pt": ("roformer_pt", ""), "tf": ("roformer_tf", "TF"), "flax": ("roformer_flax", "Flax")}
+#: How a row starts whose framework's port does not implement the checkpoint's member of the family yet.
+SKIPPED = "skipped: "
+#: Forward passes before timing (compilation, allocator and thread-pool warm-up), then timed passes (median).
+WARMUP_RUNS = 2
+TIMED_RUNS = 5
 
 
 @dataclass
 class Row:
+    """One head in one framework: the largest difference from the oracle and the median forward time."""
+
     head: str
     framework: str
     max_abs_diff: float | None
     seconds: float | None
     error: str | None = None
+
+
+@dataclass
+class Report:
+    """What ``roformer verify`` ran.
+
+    Attributes:
+        checkpoint: the directory loaded.
+        weights_file: the weights file read in it (``model.safetensors``, ``pytorch_model.bin``, ``tf_model.h5``...).
+        rows: one per (head that ran, framework).
+        new_head_weights: heads that ran on seeded random head weights the checkpoint lacks -> how many tensors.
+        skipped: heads that did not run -> why.
+    """
+
+    checkpoint: Path
+    weights_file: str
+    rows: list[Row]
+    new_head_weights: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _member(config: RoFormerConfig) -> str:
+    """The family member a config describes, for the table (``"RoFormer-V2"``, ``"RoFormer-Sim"``, ...)."""
+    if config.norm_type == "rms_norm":
+        return member_name("v2")
+    if config.unilm or config.add_pooling_layer:
+        return member_name("sim")
+    return member_name("gpt" if config.is_decoder else "v1")
+
+
+def _skipped(row: Row) -> bool:
+    """Whether a row did not run for a reason that is no failure: the framework is not installed, or its port does
+    not implement the checkpoint's member of the family yet."""
+    return row.error is not None and row.error.startswith(("not installed", SKIPPED))
+
+
+def check_frameworks(names: str | tuple[str, ...]) -> tuple[str, ...]:
+    """``"pt,flax"`` or ``("pt", "flax")`` -> the names, checked against :data:`FRAMEWORKS`.
+
+    Raises:
+        ValueError: an unknown or empty name, naming the valid ones.
+    """
+    parts = tuple(n.strip() for n in names.split(",")) if isinstance(names, str) else tuple(names)
+    unknown = [n for n in parts if n not in FRAMEWORKS]
+    if unknown:
+        raise ValueError(
+            f"unknown framework {', '.join(map(repr, unknown))} in --frameworks: choose from {','.join(FRAMEWORKS)}"
+        )
+    if not parts:
+        raise ValueError(f"no framework given: choose from {','.join(FRAMEWORKS)}")
+    return parts
+
+
+def skip_reason(config: RoFormerConfig, head: HeadSpec) -> str | None:
+    """Why verify does not run ``head`` on a checkpoint with ``config`` (None: it runs)."""
+    if head.name == "causal_lm" and not config.is_decoder:
+        return "config.is_decoder is false"
+    if config.is_decoder and head.name not in ("model", "causal_lm"):
+        return "config.is_decoder is true (a decoder checkpoint runs the model and causal_lm heads)"
+    return None
 
 
 def sample_inputs(directory: Path, config: RoFormerConfig, head: HeadSpec) -> dict[str, np.ndarray]:
@@ -55,13 +126,31 @@ def sample_inputs(directory: Path, config: RoFormerConfig, head: HeadSpec) -> di
     return {"input_ids": rng.integers(1, config.vocab_size, size=shape)}
 
 
-def head_state(config: RoFormerConfig, head: HeadSpec, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The checkpoint's weights for ``head``; a head the checkpoint lacks gets seeded random weights."""
+def head_state(
+    config: RoFormerConfig, head: HeadSpec, state: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The checkpoint's weights for ``head``; a head the checkpoint lacks gets seeded random weights.
+
+    Returns:
+        the weights and the names of those drawn afresh.
+    """
     plan = resolve_checkpoint(config, head, state)
     if plan.newly_initialized:
         fresh = numpy_model.init_params(config, head, seed=0)
         plan.arrays.update({name: fresh[name] for name in plan.newly_initialized})
-    return plan.arrays
+    return plan.arrays, plan.newly_initialized
+
+
+def median_seconds(call: Callable[[], object]) -> float:
+    """Median wall time of :data:`TIMED_RUNS` calls after :data:`WARMUP_RUNS` untimed ones."""
+    for _ in range(WARMUP_RUNS):
+        call()
+    times = []
+    for _ in range(TIMED_RUNS):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 @contextlib.contextmanager
@@ -95,75 +184,101 @@ def _runner(framework: str, head: HeadSpec) -> Callable[[RoFormerConfig, dict, d
             import torch
 
             model.eval()
-            with torch.no_grad():
-                call = lambda: model(**{k: torch.from_numpy(v) for k, v in inputs.items()})  # noqa: E731
-                call()
-                start = time.perf_counter()
-                out = call()
+            tensors = {k: torch.from_numpy(v) for k, v in inputs.items()}
+
+            def call():
+                with torch.no_grad():
+                    return model(**tensors)
         else:
-            call = lambda: model(**inputs)  # noqa: E731
-            call()
-            start = time.perf_counter()
-            out = call()
-        seconds = time.perf_counter() - start
-        return np.asarray(out[key], dtype=np.float64), seconds
+
+            def call():
+                return model(**inputs)
+
+        out = call()
+        # the result of the first call is compared, then timings are taken warm (see median_seconds)
+        return np.asarray(out[key], dtype=np.float64), median_seconds(call)
 
     return run
 
 
-def verify(directory: str | os.PathLike | None = None, frameworks: tuple[str, ...] = tuple(FRAMEWORKS)) -> list[Row]:
+def verify(directory: str | os.PathLike | None = None, frameworks: str | tuple[str, ...] = tuple(FRAMEWORKS)) -> Report:
     """Run every head of ``directory`` (default: the shipped sample) in every framework against the float64 numpy
-    oracle; return one row per (head, framework)."""
+    oracle.
+
+    Raises:
+        ValueError: an unknown framework name (before anything is loaded).
+        OSError / ValueError: the checkpoint cannot be read.
+    """
+    frameworks = check_frameworks(frameworks)
     directory = Path(directory) if directory is not None else SAMPLE_CHECKPOINT
     config, state = load_checkpoint(directory)
-    heads = [h for h in HEADS if h.name != "causal_lm" or config.is_decoder]
-    if config.is_decoder:
-        heads = [h for h in heads if h.name in ("model", "causal_lm")]
-    rows: list[Row] = []
-    for head in heads:
+    report = Report(checkpoint=directory, weights_file=find_weights(directory).name, rows=[])
+    for head in HEADS:
+        reason = skip_reason(config, head)
+        if reason is not None:
+            report.skipped[head.name] = reason
+            continue
         head_config = config.copy()
         head.adapt_config(head_config)
-        weights = head_state(head_config, head, state)
+        weights, fresh = head_state(head_config, head, state)
+        if fresh:
+            report.new_head_weights[head.name] = len(fresh)
         inputs = sample_inputs(directory, head_config, head)
         expected = np.asarray(numpy_model.forward(head_config, weights, head, **inputs)[head.main_outputs[0]])
         for framework in frameworks:
             runner = _runner(framework, head)
             if isinstance(runner, str):
-                rows.append(Row(head.name, framework, None, None, runner))
+                report.rows.append(Row(head.name, framework, None, None, runner))
                 continue
             try:
                 got, seconds = runner(head_config.copy(), weights, inputs)
-            except Exception as err:  # a failing framework is reported in the table, not a crash
-                rows.append(Row(head.name, framework, None, None, f"{type(err).__name__}: {err}".splitlines()[0]))
+            except NotImplementedError:  # a port that does not build this member of the family yet
+                error = f"{SKIPPED}{framework} does not implement {_member(config)} yet"
+                report.rows.append(Row(head.name, framework, None, None, error))
                 continue
-            rows.append(Row(head.name, framework, float(np.max(np.abs(got - expected))), seconds))
-    return rows
+            except Exception as err:  # a failing framework is reported in the table, not a crash
+                error = f"{type(err).__name__}: {err}".splitlines()[0]
+                report.rows.append(Row(head.name, framework, None, None, error))
+                continue
+            report.rows.append(Row(head.name, framework, float(np.max(np.abs(got - expected))), seconds))
+    return report
 
 
-def format_table(rows: list[Row]) -> str:
+def format_report(report: Report) -> str:
+    """The table ``roformer verify`` prints: what was loaded, one line per head, then notes."""
+    rows = report.rows
     frameworks = list(dict.fromkeys(r.framework for r in rows))
-    heads = list(dict.fromkeys(r.head for r in rows))
     cell = {(r.head, r.framework): r for r in rows}
     width = 24
-    lines = ["max |difference| vs the float64 numpy oracle (forward time)", ""]
-    lines.append(f"{'head':<26}" + "".join(f"{f:>{width}}" for f in frameworks))
-    for head in heads:
+    lines = [
+        f"checkpoint: {report.checkpoint} (loaded {report.weights_file})",
+        f"max |difference| vs the float64 numpy oracle (median forward time of {TIMED_RUNS} runs after "
+        f"{WARMUP_RUNS} warm-up runs)",
+        "",
+        f"{'head':<26}" + "".join(f"{f:>{width}}" for f in frameworks),
+    ]
+    for head in (h.name for h in HEADS):
+        if head in report.skipped:
+            lines.append(f"{head:<26}  skipped: {report.skipped[head]}")
+            continue
         parts = []
         for framework in frameworks:
             row = cell[(head, framework)]
             if row.error is not None:
-                text = "skipped" if row.error.startswith("not installed") else "ERROR"
+                text = "skipped" if _skipped(row) else "ERROR"
             else:
                 flag = "" if row.max_abs_diff <= TOLERANCE else " FAIL"
-                text = f"{row.max_abs_diff:.1e} ({row.seconds * 1000:.0f} ms){flag}"
+                text = f"{row.max_abs_diff:.1e} ({row.seconds * 1000:.1f} ms){flag}"
             parts.append(f"{text:>{width}}")
+        if head in report.new_head_weights:
+            parts.append(f"  new head weights ({report.new_head_weights[head]} tensors not in the checkpoint)")
         lines.append(f"{head:<26}" + "".join(parts))
-    notes = sorted({f"{r.framework}: {r.error}" for r in rows if r.error})
+    notes = sorted({r.error if r.error.startswith(SKIPPED) else f"{r.framework}: {r.error}" for r in rows if r.error})
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def passed(rows: list[Row]) -> bool:
+def passed(report: Report) -> bool:
     """True when every framework that ran stayed within the tolerance and none failed to run."""
-    ran = [r for r in rows if r.error is None]
-    failed = [r for r in rows if r.error is not None and not r.error.startswith("not installed")]
+    ran = [r for r in report.rows if r.error is None]
+    failed = [r for r in report.rows if r.error is not None and not _skipped(r)]
     return bool(ran) and not failed and all(r.max_abs_diff <= TOLERANCE for r in ran)

@@ -1,32 +1,42 @@
 """Pretrain a RoFormer masked LM on a plain text file, data-parallel over every local device with ``jax.pmap``.
 
     python examples/flax_pmap_mlm.py --train_file corpus.txt --output_dir runs/mlm \\
-        --vocab_file vocab.txt --num_train_steps 10000 --per_device_batch_size 16
+        --vocab_file vocab.txt --num_train_steps 10000 --per_device_batch_size 16 [--variant v2]
 
 Without ``--vocab_file`` a character vocabulary is built from the text (fine for a demo, not for real work).
 Lines are tokenized with our ``RoFormerTokenizerFast`` (jieba words + WordPiece), concatenated and cut into
 blocks of ``--max_seq_length``; 15% of the tokens are selected for prediction (80% [MASK], 10% random, 10%
-kept), as in BERT. The recipe is ``roformer_flax.training``: AdamW with warmup and linear decay, weight decay off
-biases and LayerNorm, gradients averaged across devices, optional gradient accumulation. Every
-``--save_steps`` the run writes ``train_state.msgpack`` plus a loadable checkpoint (``config.json``,
-``model.safetensors``, tokenizer files) to ``--output_dir``; ``--resume`` continues from there with the same
-batches and dropout keys it would have used. On CPU, try ``XLA_FLAGS=--xla_force_host_platform_device_count=8``.
+kept), as in BERT. ``--variant v2`` pretrains a RoFormer-V2 (weightless RMS norm, no biases in the encoder's
+dense layers, tied-only LM head; docs/variants.md) instead of a V1 RoFormer. The recipe is
+``roformer_flax.training``: AdamW with warmup and linear decay, weight decay off biases and LayerNorm, gradients
+averaged across devices, optional gradient accumulation. Every ``--save_steps`` the run writes
+``train_state.msgpack`` plus a loadable checkpoint (``config.json``, ``model.safetensors``, tokenizer files) and
+``trainer_state.json`` (the step and the loss of every step, those before a resume included) to ``--output_dir``,
+and nothing anywhere else; ``--resume`` continues from there with
+the same batches and dropout keys it would have used. The learning rate warms up over ``--warmup_steps``
+(default: 10% of ``--num_train_steps``; a value above ``--num_train_steps`` is clamped to it, with a warning).
+On CPU, try ``XLA_FLAGS=--xla_force_host_platform_device_count=8``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from roformer_core import RoFormerConfig
+from roformer_core.io import atomic_write_text
+from roformer_core.variants import variant_config
 from roformer_flax import FlaxRoFormerForMaskedLM, training
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# the family members that are bidirectional masked LMs (Sim and GPT-char are decoders)
+MLM_VARIANTS = ("v1", "v2")
+TRAINER_STATE_NAME = "trainer_state.json"
 
 
 def build_char_vocab(lines: list[str], path: Path) -> Path:
@@ -85,9 +95,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--per_device_batch_size", type=int, default=8)
     parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
     parser.add_argument("--num_train_steps", type=int, default=1000)
-    parser.add_argument("--warmup_steps", type=int, default=100)
+    parser.add_argument(
+        "--warmup_steps", type=int, help="learning-rate warmup (default: 10%% of --num_train_steps; at most all)"
+    )
     parser.add_argument("--learning_rate", type=float, default=1e-4)
     parser.add_argument("--weight_decay", type=float, default=0.01)
+    parser.add_argument(
+        "--variant", choices=MLM_VARIANTS, default="v1", help="RoFormer (v1) or RoFormer-V2 (v2); default v1"
+    )
     parser.add_argument("--hidden_size", type=int, default=256)
     parser.add_argument("--num_hidden_layers", type=int, default=4)
     parser.add_argument("--num_attention_heads", type=int, default=4)
@@ -95,11 +110,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--save_steps", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from the train_state in --output_dir")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.num_train_steps <= 0:
+        parser.error(f"--num_train_steps must be positive, got {args.num_train_steps}")
+    if args.warmup_steps is None:
+        args.warmup_steps = args.num_train_steps // 10
+    elif args.warmup_steps > args.num_train_steps:
+        warnings.warn(
+            f"--warmup_steps {args.warmup_steps} is more than --num_train_steps {args.num_train_steps}: warming up "
+            f"over all {args.num_train_steps} steps",
+            stacklevel=2,
+        )
+        args.warmup_steps = args.num_train_steps
+    return args
 
 
 def main(argv: list[str] | None = None) -> list[float]:
-    """Train; returns the loss of every step run (for tests)."""
+    """Train; returns the loss of every step this call ran (for tests)."""
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     lines = [line.strip() for line in Path(args.train_file).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -108,7 +135,8 @@ def main(argv: list[str] | None = None) -> list[float]:
 
     devices = jax.local_device_count()
     global_batch = args.per_device_batch_size * devices * args.gradient_accumulation_steps
-    config = RoFormerConfig(
+    config = variant_config(
+        args.variant,
         vocab_size=tokenizer.vocab_size,
         hidden_size=args.hidden_size,
         num_hidden_layers=args.num_hidden_layers,
@@ -122,16 +150,19 @@ def main(argv: list[str] | None = None) -> list[float]:
         args.learning_rate, args.num_train_steps, args.warmup_steps, weight_decay=args.weight_decay
     )
     state = training.TrainState.create(model.params, tx, seed=args.seed)
+    history: list[float] = []  # the loss of every step, from step 0 (a resumed run's earlier steps included)
     if args.resume and (output_dir / training.TRAIN_STATE_NAME).is_file():
         state = training.restore_train_state(output_dir, state)
+        history = training.load_loss_history(output_dir)[: int(state.step)]
     start = int(state.step)
     p_step = training.make_pmap_train_step(model, args.gradient_accumulation_steps, schedule)
     state = training.replicate(state)
 
     def save(step: int) -> None:
-        training.save_train_state(output_dir, training.unreplicate(state), model)
+        training.save_train_state(output_dir, training.unreplicate(state), model, losses=history + losses)
         tokenizer.save_pretrained(output_dir)
-        (output_dir / "trainer_state.json").write_text(json.dumps({"step": step, "losses": losses}), encoding="utf-8")
+        report = {"step": step, "losses": history + losses}
+        atomic_write_text(output_dir / TRAINER_STATE_NAME, json.dumps(report, indent=2) + "\n")
 
     losses: list[float] = []
     progress = tqdm(range(start, args.num_train_steps), initial=start, total=args.num_train_steps, desc="train")

@@ -6,8 +6,10 @@ Importing this package imports no deep-learning framework.
 from .checkpoint import CheckpointError, find_weights, load_checkpoint, read_weights_file, save_checkpoint
 from .config import RoFormerConfig
 from .constants import mask_fill_value
+from .generation import GenerationConfig
 from .heads import HEADS, HeadSpec, get_head
 from .losses import IGNORE_INDEX
+from .masks import unilm_mask
 from .outputs import (
     BaseModelOutputWithPastAndCrossAttentions,
     CausalLMOutputWithCrossAttentions,
@@ -21,6 +23,7 @@ from .outputs import (
 from .rotary import apply_rotary, rotate_pairs, sinusoidal_table
 from .schema import CheckpointMismatchError, ParamSpec, check_state_dict, model_schema
 from .tokenization import BatchEncoding, RoFormerTokenizer, RoFormerTokenizerFast
+from .variants import VARIANT_FIELDS, variant_config
 
 __version__ = "0.1.0"
 
@@ -32,6 +35,7 @@ __all__ = [
     "CausalLMOutputWithCrossAttentions",
     "CheckpointError",
     "CheckpointMismatchError",
+    "GenerationConfig",
     "HeadSpec",
     "MaskedLMOutput",
     "ModelOutput",
@@ -43,6 +47,7 @@ __all__ = [
     "RoFormerTokenizerFast",
     "SequenceClassifierOutput",
     "TokenClassifierOutput",
+    "VARIANT_FIELDS",
     "apply_rotary",
     "check_state_dict",
     "find_weights",
@@ -54,4 +59,6 @@ __all__ = [
     "rotate_pairs",
     "save_checkpoint",
     "sinusoidal_table",
+    "unilm_mask",
+    "variant_config",
 ]

@@ -21,7 +21,7 @@ VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
-ADDED_TOKENS_FILE = "added_tokens.json"  # written by transformers' slow tokenizers; we only carry it along
+ADDED_TOKENS_FILE = "added_tokens.json"  # tokens added beyond vocab.txt, {token: id}, as transformers writes it
 #: Every file a tokenizer directory may hold (what a checkpoint conversion copies along).
 TOKENIZER_FILES = (VOCAB_FILE, TOKENIZER_FILE, CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE)
 
@@ -57,7 +57,7 @@ def load_tokenizer_json(tokenizer_file: str | os.PathLike) -> tuple[list[str], d
 
     Returns:
         (tokens in id order, {"continuing_subword_prefix", "max_input_chars_per_word",
-        "added_tokens": {id: content}}).
+        "added_tokens": {id: {"content", "special", "normalized"}}}).
     """
     if not os.path.isfile(tokenizer_file):
         raise FileNotFoundError(f"tokenizer file not found: {os.fspath(tokenizer_file)!r}")
@@ -89,7 +89,14 @@ def load_tokenizer_json(tokenizer_file: str | os.PathLike) -> tuple[list[str], d
     settings = {
         "continuing_subword_prefix": model.get("continuing_subword_prefix", CONTINUING_SUBWORD_PREFIX),
         "max_input_chars_per_word": model.get("max_input_chars_per_word", MAX_INPUT_CHARS_PER_WORD),
-        "added_tokens": {str(entry["id"]): entry["content"] for entry in state.get("added_tokens", [])},
+        "added_tokens": {
+            str(entry["id"]): {
+                "content": entry["content"],
+                "special": entry.get("special", False),
+                "normalized": entry.get("normalized", not entry.get("special", False)),
+            }
+            for entry in state.get("added_tokens", [])
+        },
     }
     return tokens, settings
 
@@ -101,7 +108,7 @@ def save_tokenizer_json(
     unk_token: str,
     cls_token: str,
     sep_token: str,
-    special_tokens: Sequence[str],
+    added_vocabulary: Sequence[dict[str, Any]],
     lowercase: bool,
     strip_accents: bool | None,
     continuing_subword_prefix: str,
@@ -110,7 +117,8 @@ def save_tokenizer_json(
     """Writes a tokenizer.json with the layout the reference `RoFormerTokenizerFast` saves and loads.
 
     Its pre-tokenizer is a `BertPreTokenizer` placeholder: the reference replaces it with its jieba pre-tokenizer
-    on load, and so do we (we never run the file's pipeline).
+    on load, and so do we (we never run the file's pipeline). `vocab` is the WordPiece vocabulary; the special
+    and added tokens (`added_vocabulary`: {"content", "id", "special", "normalized"} by id) go to "added_tokens".
     """
     backend = Tokenizer(
         models.WordPiece(
@@ -128,8 +136,11 @@ def save_tokenizer_json(
         special_tokens=[(cls_token, vocab[cls_token]), (sep_token, vocab[sep_token])],
     )
     backend.decoder = decoders.WordPiece(prefix=continuing_subword_prefix, cleanup=True)
-    ordered = sorted(dict.fromkeys(special_tokens), key=vocab.__getitem__)
-    backend.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in ordered])
+    for entry in added_vocabulary:
+        # In id order, so that each token beyond the vocabulary gets the next id, as it has here.
+        backend.add_tokens([AddedToken(entry["content"], special=entry["special"], normalized=entry["normalized"])])
+        if backend.token_to_id(entry["content"]) != entry["id"]:
+            raise ValueError(f"added token {entry['content']!r} would not keep its id {entry['id']} in {path!r}")
     atomic_write_with(path, lambda tmp: backend.save(str(tmp)))
 
 

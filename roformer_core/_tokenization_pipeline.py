@@ -6,7 +6,9 @@ reference fast tokenizer (transformers' `RoFormerTokenizerFast`), see docs/token
 1. Special tokens written in the text ("[MASK]") are split out of the raw text first, leftmost-longest.
 2. Every other segment goes through BertNormalizer(clean_text, no CJK padding, strip_accents, lowercase) as a
    whole. This is the Rust normalizer from `tokenizers`, so character classes (control, whitespace, accents)
-   follow the same Unicode tables as the reference.
+   follow the same Unicode tables as the reference. Tokens added with `add_tokens` are then split out of the
+   normalized segment (matched in their normalized form, leftmost-longest), as the reference's added vocabulary
+   does.
 3. rjieba cuts the normalized segment with the HMM off. A jieba word that is exactly a vocab entry is one token.
    Any other word is split on spaces and around CJK ideographs (the reference's second BertNormalizer followed by
    `str.split()`; punctuation is *not* split off) and each piece goes through greedy longest-match WordPiece.
@@ -96,6 +98,8 @@ class Segmenter:
         vocab: token -> id.
         unk_token: token used when WordPiece cannot match a piece (must be in `vocab`).
         special_tokens: tokens split out of the raw text before normalization (all must be in `vocab`).
+        normalized_tokens: token -> id of tokens split out of the text after normalization (added tokens); they
+            are matched in their normalized form.
         lowercase: lowercase after normalization (the reference's `do_lower_case`).
         strip_accents: drop combining marks after NFD; None follows `lowercase`.
         continuing_subword_prefix: WordPiece continuation prefix.
@@ -108,6 +112,7 @@ class Segmenter:
         *,
         unk_token: str,
         special_tokens: Sequence[str],
+        normalized_tokens: dict[str, int] | None = None,
         lowercase: bool,
         strip_accents: bool | None,
         continuing_subword_prefix: str,
@@ -135,6 +140,14 @@ class Segmenter:
         self._special_split = re.compile("(" + "|".join(map(re.escape, ordered)) + ")").split if ordered else None
         # Texts without any special token's first character (usually "[") skip the regex split.
         self._special_initials = sorted({token[0] for token in ordered if token})
+        # Added tokens match the normalized text, so their own text is normalized too; the first one added wins.
+        self._added_ids: dict[str, int] = {}
+        for token, token_id in (normalized_tokens or {}).items():
+            normalized = self._normalizer.normalize_str(token)
+            if normalized:
+                self._added_ids.setdefault(normalized, token_id)
+        added = sorted(self._added_ids, key=len, reverse=True)
+        self._added_split = re.compile("(" + "|".join(map(re.escape, added)) + ")").split if added else None
         self._word_cache: dict[str, tuple[tuple[int, ...], tuple[Span, ...]]] = {}
         self._aligner: Tokenizer | None = None
 
@@ -151,6 +164,34 @@ class Segmenter:
         if not with_offsets:
             return [(self._ids(text), None) for text in texts]
         return self._encode_with_offsets(texts)
+
+    def encode_words_batch(
+        self, examples: Sequence[Sequence[str]], with_offsets: bool
+    ) -> list[tuple[list[int], list[Span] | None, list[int]]]:
+        """Encodes pre-split examples: each word on its own, as the reference does for `is_split_into_words`.
+
+        Args:
+            examples: one list of words per example.
+            with_offsets: also return (start, end) character offsets, each into its own word.
+
+        Returns:
+            One (ids, offsets or None, word index of every token) triple per example.
+        """
+        words = [word for example in examples for word in example]
+        encoded = iter(self.encode_batch(words, with_offsets))
+        results: list[tuple[list[int], list[Span] | None, list[int]]] = []
+        for example in examples:
+            ids: list[int] = []
+            offsets: list[Span] | None = [] if with_offsets else None
+            word_ids: list[int] = []
+            for index in range(len(example)):
+                word_token_ids, word_offsets = next(encoded)
+                ids += word_token_ids
+                word_ids += [index] * len(word_token_ids)
+                if offsets is not None and word_offsets is not None:
+                    offsets += word_offsets
+            results.append((ids, offsets, word_ids))
+        return results
 
     def _parts(self, text: str) -> list[str]:
         # Even indices: text between special tokens (maybe empty); odd indices: the special tokens.
@@ -174,13 +215,21 @@ class Segmenter:
                 continue
             if not part:
                 continue
-            for word in cut(normalize(part), False):
-                token_id = vocab_get(word)
-                if token_id is None:
-                    ids.extend(split_word(word)[0])
-                else:
-                    ids.append(token_id)
+            for piece_index, piece in enumerate(self._added_parts(normalize(part))):
+                if piece_index % 2:
+                    ids.append(self._added_ids[piece])
+                    continue
+                for word in cut(piece, False):
+                    token_id = vocab_get(word)
+                    if token_id is None:
+                        ids.extend(split_word(word)[0])
+                    else:
+                        ids.append(token_id)
         return ids
+
+    def _added_parts(self, normalized: str) -> list[str]:
+        # Even indices: normalized text between added tokens (maybe empty); odd indices: the added tokens.
+        return [normalized] if self._added_split is None else self._added_split(normalized)
 
     def _encode_with_offsets(self, texts: Sequence[str]) -> list[tuple[list[int], list[Span] | None]]:
         # Segments the normalizer leaves unchanged get raw offsets directly. The others get normalized offsets
@@ -221,17 +270,23 @@ class Segmenter:
         """Appends the ids of a normalized segment and their spans in it, shifted by `shift`."""
         vocab_get = self._vocab.get
         start = shift
-        for word in self._cut(normalized, False):
-            end = start + len(word)
-            token_id = vocab_get(word)
-            if token_id is None:
-                word_ids, word_spans = self._split_word(word)
-                ids.extend(word_ids)
-                spans.extend([(start + a, start + b) for a, b in word_spans])
-            else:
-                ids.append(token_id)
-                spans.append((start, end))
-            start = end
+        for piece_index, piece in enumerate(self._added_parts(normalized)):
+            if piece_index % 2:
+                ids.append(self._added_ids[piece])
+                spans.append((start, start + len(piece)))
+                start += len(piece)
+                continue
+            for word in self._cut(piece, False):
+                end = start + len(word)
+                token_id = vocab_get(word)
+                if token_id is None:
+                    word_ids, word_spans = self._split_word(word)
+                    ids.extend(word_ids)
+                    spans.extend([(start + a, start + b) for a, b in word_spans])
+                else:
+                    ids.append(token_id)
+                    spans.append((start, end))
+                start = end
 
     def _split_word(self, word: str) -> tuple[tuple[int, ...], tuple[Span, ...]]:
         """Fallback for a jieba word that is not a vocab entry; spans are relative to the word."""

@@ -12,14 +12,17 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .config import CONFIG_NAME, RoFormerConfig
 from .errors import CheckpointError
 from .formats import FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME, read_flax_msgpack, read_tf_h5
+from .io import check_not_a_file
 from .safetensors_io import PT_METADATA, SafetensorsError, read_safetensors
 from .safetensors_io import write_safetensors as _write_safetensors
+from .schema import infer_variant_fields
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -124,21 +127,68 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
     raise CheckpointError(f"unknown weights format: {path}")
 
 
-def load_checkpoint(directory: str | os.PathLike, **config_overrides) -> tuple[RoFormerConfig, dict[str, np.ndarray]]:
-    """Read ``config.json`` and the weights of a checkpoint directory.
+#: The key under which a PyTorch model's ``state_dict()`` carries its config (``nn.Module.get_extra_state`` of the
+#: top module): the ``config.json`` text as a uint8 tensor. Weights-only saves -- ``transformers.Trainer.save_model``
+#: and accelerate's ``save_model`` write just the state dict of a model that is not a ``transformers.PreTrainedModel``
+#: -- then still reload with ``from_pretrained(directory)``.
+CONFIG_STATE_KEY = "_extra_state"
+
+
+def config_state(config: RoFormerConfig) -> np.ndarray:
+    """``config`` as the uint8 array stored under :data:`CONFIG_STATE_KEY` (the UTF-8 ``config.json`` text)."""
+    return np.frombuffer(config.to_json_string().encode("utf-8"), dtype=np.uint8).copy()
+
+
+def pop_config_state(state: dict[str, np.ndarray], **config_overrides: Any) -> RoFormerConfig | None:
+    """Remove :data:`CONFIG_STATE_KEY` from a state dict read from a file; return the config it holds (with
+    overrides applied), or None when there is none."""
+    stored = state.pop(CONFIG_STATE_KEY, None)
+    if stored is None:
+        return None
+    try:
+        values = json.loads(np.asarray(stored, dtype=np.uint8).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
+        raise CheckpointError(f"the config stored under {CONFIG_STATE_KEY!r} is not valid JSON: {err}") from None
+    return RoFormerConfig.from_dict(values, **config_overrides)
+
+
+def load_checkpoint(
+    directory: str | os.PathLike, config: RoFormerConfig | None = None, **config_overrides: Any
+) -> tuple[RoFormerConfig, dict[str, np.ndarray]]:
+    """Read the config and the weights of a checkpoint directory.
+
+    The config is ``config`` when given, else ``config.json``, else the one a PyTorch state dict carries under
+    :data:`CONFIG_STATE_KEY` (weights-only directories written by ``transformers.Trainer`` or accelerate).
 
     Returns:
         the config (with overrides applied) and the canonical state dict as it is stored.
     """
     directory = Path(directory)
+    check_not_a_file(directory)
     # the directory and its config first (the clearer message when both config and weights are missing)
     if not directory.is_dir():
         raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
-    if not (directory / CONFIG_NAME).is_file():
+    has_config_file = (directory / CONFIG_NAME).is_file()
+    if config is None and not has_config_file and not any((directory / name).is_file() for name in _WEIGHT_FILES):
         raise FileNotFoundError(f"no {CONFIG_NAME} in checkpoint directory {directory}")
-    weights = find_weights(directory)
-    config = RoFormerConfig.from_pretrained(directory, **config_overrides)
-    return config, read_weights_file(weights)
+    state = read_weights_file(find_weights(directory))
+    stored = pop_config_state(state, **config_overrides)
+    if config is not None:
+        return (config.copy(**config_overrides) if config_overrides else config), state
+    if has_config_file:
+        config = RoFormerConfig.from_pretrained(directory, **config_overrides)
+    elif stored is None:
+        raise FileNotFoundError(
+            f"no {CONFIG_NAME} in checkpoint directory {directory}, and its weights do not carry a config: pass "
+            "config=, or save with save_pretrained()"
+        )
+    else:
+        config = stored
+    # a checkpoint with pooler weights gets its pooler without being asked (JunnYu's Sim config.json does not say
+    # it has one); an explicit add_pooling_layer wins
+    if "add_pooling_layer" not in config_overrides and infer_variant_fields(state).get("add_pooling_layer"):
+        config.add_pooling_layer = True
+    return config, state
 
 
 def write_safetensors(path: str | os.PathLike, state: Mapping[str, np.ndarray], dtype: str | None = None) -> None:

@@ -9,10 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from .activations import ACTIVATIONS
-from .io import atomic_write_text
+from .io import atomic_write_text, check_not_a_file
 
 CONFIG_NAME = "config.json"
 MODEL_TYPE = "roformer"
+
+#: The fields that select a member of the RoFormer family (docs/variants.md), with their V1 values. The first three
+#: are the config.json keys of JunnYu's RoFormer-V2 / RoFormer-Sim checkpoints.
+FAMILY_DEFAULTS: dict[str, Any] = {
+    "norm_type": "layer_norm",
+    "use_bias": True,
+    "pooler_activation": "tanh",
+    "add_pooling_layer": False,
+    "unilm": False,
+}
 
 # Field -> default, in the reference's order. These are the RoFormer-specific fields plus the inherited base-config
 # fields that change the model; every other key found in a config.json is kept verbatim in ``extra``.
@@ -43,7 +53,11 @@ _DEFAULTS: dict[str, Any] = {
     "return_dict": True,
     "bos_token_id": None,
     "eos_token_id": None,
+    **FAMILY_DEFAULTS,
 }
+
+#: ``norm_type`` values: LayerNorm with scale and shift (V1), or V2's weightless ``x / sqrt(mean(x^2) + eps)``.
+NORM_TYPES = ("layer_norm", "rms_norm")
 
 _PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 _POSITIVE_INT_FIELDS = (
@@ -66,10 +80,17 @@ class RoFormerConfig:
     ``id2label``/``label2id`` (default: two labels). Keys this class does not model (``architectures``,
     ``torch_dtype``, ``transformers_version``, ...) are kept in :attr:`extra` and written back unchanged.
 
+    The family fields select RoFormer-V2 and RoFormer-Sim (docs/variants.md): ``norm_type`` (``"layer_norm"`` or
+    V2's weightless ``"rms_norm"``, which also selects V2's tied-only LM head), ``use_bias`` (false: no biases in
+    query/key/value, attention output, intermediate and output dense layers), ``add_pooling_layer`` (a pooler
+    ``roformer.pooler.dense`` on the first position, activation ``pooler_activation``, ``"linear"`` for Sim) and
+    ``unilm`` (attention by segments, :func:`roformer_core.masks.unilm_mask`).
+
     Raises:
         ValueError: naming the field, when a value cannot describe a working model (sizes not positive,
             ``hidden_size`` not divisible by ``num_attention_heads``, odd head size, unknown ``hidden_act``,
-            dropout outside [0, 1), cross-attention without ``is_decoder``, unknown ``problem_type``).
+            dropout outside [0, 1), cross-attention without ``is_decoder``, unknown ``problem_type``, unknown
+            ``norm_type`` or ``pooler_activation``, a non-boolean ``use_bias`` / ``add_pooling_layer`` / ``unilm``).
     """
 
     model_type = MODEL_TYPE
@@ -120,6 +141,12 @@ class RoFormerConfig:
         """Whether the model projects embeddings (width E) up to the hidden width (E != hidden_size)."""
         return self.embedding_size != self.hidden_size
 
+    @property
+    def has_lm_transform(self) -> bool:
+        """Whether the LM head has V1's transform (dense, activation, LayerNorm) and output bias before the tied
+        decoder; RoFormer-V2 (``norm_type="rms_norm"``) has the tied decoder alone, as in both of its oracles."""
+        return self.norm_type == "layer_norm"
+
     # -- validation -----------------------------------------------------------------------------------------
     def validate(self) -> None:
         """Check that the configuration describes a working model; raise ValueError naming the field."""
@@ -155,6 +182,22 @@ class RoFormerConfig:
             raise ValueError(f"num_labels must be positive, got {self.num_labels}")
         if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(f"pad_token_id ({self.pad_token_id}) must be in [0, vocab_size={self.vocab_size})")
+        if self.norm_type not in NORM_TYPES:
+            raise ValueError(f"norm_type must be one of {NORM_TYPES}, got {self.norm_type!r}")
+        for name in ("use_bias", "add_pooling_layer", "unilm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.pooler_activation, str) or self.pooler_activation not in ACTIVATIONS:
+            raise ValueError(
+                f"pooler_activation {self.pooler_activation!r} is not one of {sorted(ACTIVATIONS)} "
+                "('tanh' for a BERT pooler, 'linear' for RoFormer-Sim)"
+            )
+        if not self.has_lm_transform and self.has_embeddings_project:
+            raise ValueError(
+                f"norm_type='rms_norm' needs embedding_size == hidden_size (got {self.embedding_size} and "
+                f"{self.hidden_size}): the RoFormer-V2 LM head is the tied [vocab, embedding_size] matrix alone, with "
+                "no hidden->embedding mapping"
+            )
 
     # -- (de)serialization ----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -207,8 +250,10 @@ class RoFormerConfig:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> RoFormerConfig:
-        """Read ``config.json`` from a checkpoint directory (or a JSON file path); ``overrides`` win."""
+        """Read ``config.json`` from a checkpoint directory (or a ``.json`` file path); ``overrides`` win."""
         path = Path(path)
+        if path.suffix != ".json":
+            check_not_a_file(path)
         if path.is_dir():
             path = path / CONFIG_NAME
             if not path.is_file():

@@ -178,8 +178,9 @@ def write_tf_h5(
         groups.setdefault(group, []).append((f"{scope}/{tf_name}", spec))
         if group == "roformer" and "/embeddings/" in tf_name:
             embedding_copies.append((f"{scope}/{tf_name}", spec))
-    if _LM_HEAD_GROUP in groups:
-        groups[_LM_HEAD_GROUP] += embedding_copies
+    if "cls.predictions.decoder.weight" in by_name:
+        # every LM head's group, RoFormer-V2's too (it has no parameter of its own), so that readers see an LM head
+        groups.setdefault(_LM_HEAD_GROUP, []).extend(embedding_copies)
 
     reported: set[str] = set()
 

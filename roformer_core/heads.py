@@ -16,7 +16,9 @@ class HeadSpec:
         name: short name used by tests and the CLI (``"masked_lm"``).
         class_suffix: class name after ``RoFormer`` (``"ForMaskedLM"``); ports add ``TF`` / ``Flax`` in front.
         output_class: name of the output class in :mod:`roformer_core.outputs`.
-        output_fields: output field names in the reference's order (the tuple order with ``return_dict=False``).
+        output_fields: output field names in the reference's order (the tuple order with ``return_dict=False``);
+            ``pooler_output`` (models with a pooler: RoFormer-Sim) sits where JunnYu's ``roformer`` package puts
+            it, and is absent, like every None field, from the outputs of models without one.
         label_args: forward arguments that carry training targets.
         num_labels: the label count the class forces on its config (question answering: start and end), or None.
     """
@@ -50,14 +52,17 @@ class HeadSpec:
         return "" if self.name == "model" else BASE_PREFIX
 
 
-_CLASSIFIER_FIELDS = ("loss", "logits", "hidden_states", "attentions")
-_AUXILIARY_OUTPUTS = frozenset({"loss", "past_key_values", "hidden_states", "attentions", "cross_attentions"})
+_CLASSIFIER_FIELDS = ("loss", "logits", "pooler_output", "hidden_states", "attentions")
+# pooler_output counts as auxiliary: only models with a pooler have it
+_AUXILIARY_OUTPUTS = frozenset(
+    {"loss", "pooler_output", "past_key_values", "hidden_states", "attentions", "cross_attentions"}
+)
 
 MODEL = HeadSpec(
     "model",
     "Model",
     "BaseModelOutputWithPastAndCrossAttentions",
-    ("last_hidden_state", "past_key_values", "hidden_states", "attentions", "cross_attentions"),
+    ("last_hidden_state", "pooler_output", "past_key_values", "hidden_states", "attentions", "cross_attentions"),
     (),
 )
 MASKED_LM = HeadSpec("masked_lm", "ForMaskedLM", "MaskedLMOutput", _CLASSIFIER_FIELDS, ("labels",))
@@ -65,7 +70,7 @@ CAUSAL_LM = HeadSpec(
     "causal_lm",
     "ForCausalLM",
     "CausalLMOutputWithCrossAttentions",
-    ("loss", "logits", "past_key_values", "hidden_states", "attentions", "cross_attentions"),
+    ("loss", "logits", "pooler_output", "past_key_values", "hidden_states", "attentions", "cross_attentions"),
     ("labels",),
 )
 SEQUENCE_CLASSIFICATION = HeadSpec(
@@ -85,7 +90,7 @@ QUESTION_ANSWERING = HeadSpec(
     "question_answering",
     "ForQuestionAnswering",
     "QuestionAnsweringModelOutput",
-    ("loss", "start_logits", "end_logits", "hidden_states", "attentions"),
+    ("loss", "start_logits", "end_logits", "pooler_output", "hidden_states", "attentions"),
     ("start_positions", "end_positions"),
     num_labels=2,
 )

@@ -31,6 +31,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def check_not_a_file(path: str | os.PathLike) -> None:
+    """Every ``from_pretrained`` (models of all three frameworks, config, tokenizers) loads a directory; one message
+    for all of them when it is given a file inside one (``.../model.safetensors``).
+
+    Raises:
+        NotADirectoryError: ``path`` is a file; the message names the directory to pass instead.
+    """
+    path = Path(path)
+    if path.is_file():
+        raise NotADirectoryError(
+            f"from_pretrained expects a checkpoint directory, but {path} is a file: pass the directory that "
+            f"holds it ({path.parent})"
+        )
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

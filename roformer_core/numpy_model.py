@@ -1,7 +1,9 @@
 """A float64 numpy forward pass of every model class: the executable spec the ports are tested against.
 
 No dropout, no cache: this is the full-sequence computation that cached decoding must reproduce. Parameters are a
-canonical state dict (see :mod:`roformer_core.schema`).
+canonical state dict (see :mod:`roformer_core.schema`). The RoFormer family members (V2's weightless RMS norm,
+bias-free dense layers and tied-only LM head; Sim's pooler and UniLM attention) are the same building blocks
+driven by the config's family fields (docs/variants.md).
 """
 
 from __future__ import annotations
@@ -16,18 +18,27 @@ from .activations import ACTIVATIONS
 from .config import RoFormerConfig
 from .constants import mask_fill_value
 from .heads import HeadSpec, get_head
+from .masks import causal_mask, unilm_mask
 from .rotary import apply_rotary, sinusoidal_table
-from .schema import model_schema, untie
+from .schema import POOLER, model_schema, untie
 
 
-def _linear(params: Mapping[str, np.ndarray], name: str, x: np.ndarray) -> np.ndarray:
-    return x @ params[f"{name}.weight"].T + params[f"{name}.bias"]
+def _linear(params: Mapping[str, np.ndarray], name: str, x: np.ndarray, bias: bool = True) -> np.ndarray:
+    out = x @ params[f"{name}.weight"].T
+    return out + params[f"{name}.bias"] if bias else out
 
 
 def _layer_norm(params: Mapping[str, np.ndarray], name: str, x: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
     return (x - mean) / np.sqrt(var + eps) * params[f"{name}.weight"] + params[f"{name}.bias"]
+
+
+def _norm(params: Mapping[str, np.ndarray], name: str, x: np.ndarray, config: RoFormerConfig) -> np.ndarray:
+    """An encoder norm: LayerNorm, or RoFormer-V2's ``x / sqrt(mean(x^2) + eps)`` (no centring, no weights)."""
+    if config.norm_type == "layer_norm":
+        return _layer_norm(params, name, x, config.layer_norm_eps)
+    return x / np.sqrt((x**2).mean(-1, keepdims=True) + config.layer_norm_eps)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -43,10 +54,23 @@ def extended_attention_bias(mask: np.ndarray | None, batch: int, q_len: int, k_l
     elif keep.ndim == 3:
         keep = keep[:, None, :, :]
     if causal:
-        past = k_len - q_len
-        tri = (np.arange(k_len)[None, :] <= (np.arange(q_len)[:, None] + past)).astype(np.float64)
-        keep = keep * tri[None, None]
+        keep = keep * causal_mask(q_len, k_len)[None, None]
     return (1.0 - keep) * mask_fill_value("float64")
+
+
+def _self_attention_bias(
+    config: RoFormerConfig, attention_mask: np.ndarray | None, token_type_ids: np.ndarray, batch: int, length: int
+) -> np.ndarray:
+    """The self-attention bias ``[B, 1, L, L]``: with ``config.unilm`` the UniLM rule of the token types (instead
+    of the decoder's causal rule) AND the given mask (a 2-D padding mask or a 3-D one); else the given mask, causal
+    when ``config.is_decoder``."""
+    if not config.unilm:
+        return extended_attention_bias(attention_mask, batch, length, length, causal=config.is_decoder)
+    keep = unilm_mask(token_type_ids)
+    if attention_mask is not None:
+        given = np.asarray(attention_mask)
+        keep = keep * (given[:, None, :] if given.ndim == 2 else given)
+    return extended_attention_bias(keep, batch, length, length, causal=False)
 
 
 def _attention(
@@ -66,9 +90,9 @@ def _attention(
     def split(x: np.ndarray) -> np.ndarray:
         return x.reshape(B, -1, H, D).transpose(0, 2, 1, 3)  # [B, H, L, D]
 
-    q = split(_linear(params, f"{name}.self.query", hidden))
-    k = split(_linear(params, f"{name}.self.key", source))
-    v = split(_linear(params, f"{name}.self.value", source))
+    q = split(_linear(params, f"{name}.self.query", hidden, config.use_bias))
+    k = split(_linear(params, f"{name}.self.key", source, config.use_bias))
+    v = split(_linear(params, f"{name}.self.value", source, config.use_bias))
     if table is not None:
         q, k = apply_rotary(q, table), apply_rotary(k, table)
         if config.rotary_value:
@@ -78,8 +102,8 @@ def _attention(
     if layer_head_mask is not None:
         probs = probs * layer_head_mask
     context = (probs @ v).transpose(0, 2, 1, 3).reshape(B, L, H * D)
-    attended = _linear(params, f"{name}.output.dense", context)
-    return _layer_norm(params, f"{name}.output.LayerNorm", attended + hidden, config.layer_norm_eps), probs
+    attended = _linear(params, f"{name}.output.dense", context, config.use_bias)
+    return _norm(params, f"{name}.output.LayerNorm", attended + hidden, config), probs
 
 
 def _head_mask_per_layer(head_mask: np.ndarray | None, config: RoFormerConfig) -> list[np.ndarray | None]:
@@ -107,7 +131,8 @@ def encoder_forward(
 
     Returns:
         ``last_hidden_state [B, L, hidden]``, ``hidden_states`` (num_layers + 1 of them), ``attentions``
-        (``[B, H, L, L]`` each) and, with cross-attention, ``cross_attentions``.
+        (``[B, H, L, L]`` each), with ``config.add_pooling_layer`` ``pooler_output [B, hidden]``
+        (``pooler_activation(dense(last_hidden_state[:, 0]))``) and, with cross-attention, ``cross_attentions``.
     """
     p = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
     if inputs_embeds is None:
@@ -117,11 +142,11 @@ def encoder_forward(
     B, L = embeds.shape[:2]
     types = np.zeros((B, L), dtype=np.int64) if token_type_ids is None else np.asarray(token_type_ids)
     x = embeds + p["embeddings.token_type_embeddings.weight"][types]
-    x = _layer_norm(p, "embeddings.LayerNorm", x, config.layer_norm_eps)
+    x = _norm(p, "embeddings.LayerNorm", x, config)
     if config.has_embeddings_project:
         x = _linear(p, "embeddings_project", x)
     table = sinusoidal_table(L, config.head_dim, np.float64)
-    bias = extended_attention_bias(attention_mask, B, L, L, causal=config.is_decoder)
+    bias = _self_attention_bias(config, attention_mask, types, B, L)
     cross_bias = None
     if config.add_cross_attention and encoder_hidden_states is not None:
         S = encoder_hidden_states.shape[1]
@@ -136,12 +161,14 @@ def encoder_forward(
                 p, f"{layer}.crossattention", config, x, cross_bias, layer_head_mask, None, encoder_hidden_states
             )
             cross_attentions.append(cross_probs)
-        inner = ACTIVATIONS[config.hidden_act](_linear(p, f"{layer}.intermediate.dense", x))
-        x = _layer_norm(
-            p, f"{layer}.output.LayerNorm", _linear(p, f"{layer}.output.dense", inner) + x, config.layer_norm_eps
+        inner = ACTIVATIONS[config.hidden_act](_linear(p, f"{layer}.intermediate.dense", x, config.use_bias))
+        x = _norm(
+            p, f"{layer}.output.LayerNorm", _linear(p, f"{layer}.output.dense", inner, config.use_bias) + x, config
         )
         hidden_states.append(x)
     out: dict[str, Any] = {"last_hidden_state": x, "hidden_states": hidden_states, "attentions": attentions}
+    if config.add_pooling_layer:
+        out["pooler_output"] = ACTIVATIONS[config.pooler_activation](_linear(p, POOLER, x[:, 0]))
     if cross_attentions:
         out["cross_attentions"] = cross_attentions
     return out
@@ -169,7 +196,8 @@ def forward(
 
     Returns:
         a dict with the head's output fields (``logits``, ``start_logits``/``end_logits`` or
-        ``last_hidden_state``), ``hidden_states``, ``attentions`` and ``loss`` when targets are given.
+        ``last_hidden_state``), ``hidden_states``, ``attentions``, ``pooler_output`` when the config has a pooler
+        and ``loss`` when targets are given.
     """
     head = get_head(head) if isinstance(head, str) else head
     params = {k: np.asarray(v, dtype=np.float64) for k, v in untie(model_schema(config, head), params).items()}
@@ -191,9 +219,12 @@ def forward(
         return out
     del out["last_hidden_state"]
     if head.name in ("masked_lm", "causal_lm"):
-        t = act(_linear(params, "cls.predictions.transform.dense", seq))
-        t = _layer_norm(params, "cls.predictions.transform.LayerNorm", t, config.layer_norm_eps)
-        logits = t @ params["cls.predictions.decoder.weight"].T + params["cls.predictions.bias"]
+        if config.has_lm_transform:
+            t = act(_linear(params, "cls.predictions.transform.dense", seq))
+            t = _layer_norm(params, "cls.predictions.transform.LayerNorm", t, config.layer_norm_eps)
+            logits = t @ params["cls.predictions.decoder.weight"].T + params["cls.predictions.bias"]
+        else:
+            logits = seq @ params["cls.predictions.decoder.weight"].T
         out["logits"] = logits
         if labels is not None:
             rule = losses.masked_lm_loss if head.name == "masked_lm" else losses.causal_lm_loss

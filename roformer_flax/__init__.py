@@ -1,7 +1,9 @@
 """RoFormer in Flax (``flax.linen``): the seven model classes, numerically identical to the PyTorch port.
 
 Model objects hold ``.config``, ``.module`` and ``.params`` and are called like the reference's Flax models;
-:mod:`roformer_flax.training` holds the optax / ``pmap`` training recipe.
+they run every member of the RoFormer family (V1, V2, Sim, GPT-char) from its config fields (docs/variants.md).
+:mod:`roformer_flax.modeling` holds the model classes, :mod:`roformer_flax.layers` their building blocks and
+:mod:`roformer_flax.training` the optax / ``pmap`` training recipe.
 """
 
 try:

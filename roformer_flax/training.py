@@ -11,15 +11,16 @@
   when every shard has the same number of targets).
 * :func:`make_pmap_train_step`, :func:`replicate`, :func:`unreplicate`, :func:`shard_batch`: the ``pmap``
   plumbing.
-* :func:`save_train_state` / :func:`restore_train_state`: step, parameters, optimizer state and the dropout
-  seed, in one msgpack file written atomically (plus a loadable model checkpoint). Dropout keys are derived
-  from the seed and the step number, so a resumed run continues the same loss curve.
+* :func:`save_train_state` / :func:`restore_train_state`: step, parameters, optimizer state, the dropout
+  seed and optionally the loss history (:func:`load_loss_history`), in one msgpack file written atomically (plus
+  a loadable model checkpoint). Dropout keys are derived from the seed and the step number, so a resumed run
+  continues the same loss curve.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from roformer_core import losses
 from roformer_core.io import atomic_write_bytes
 
 TRAIN_STATE_NAME = "train_state.msgpack"
+# the loss history's entry in train_state.msgpack (a float64 array with one loss per step)
+_LOSSES_KEY = "losses"
 
 Batch = Mapping[str, jax.Array]
 
@@ -231,11 +234,15 @@ def shard_batch(batch: Mapping[str, Any], num_devices: int | None = None) -> dic
     return out
 
 
-def save_train_state(directory: str | os.PathLike, state: TrainState, model: Any | None = None) -> Path:
+def save_train_state(
+    directory: str | os.PathLike, state: TrainState, model: Any | None = None, losses: Sequence[float] | None = None
+) -> Path:
     """Write ``train_state.msgpack`` (step, params, optimizer state, dropout seed) atomically into ``directory``.
 
     With ``model``, also writes its ``config.json`` + ``model.safetensors`` with the state's parameters, so the
-    directory loads with ``from_pretrained`` in every port. ``state`` must not be replicated.
+    directory loads with ``from_pretrained`` in every port. With ``losses`` (the loss of every step so far, one
+    per step), the history is saved in the same file, so it always matches the step (see
+    :func:`load_loss_history`). ``state`` must not be replicated.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -246,23 +253,36 @@ def save_train_state(directory: str | os.PathLike, state: TrainState, model: Any
         "opt_state": state.opt_state,
         "dropout_seed": state.dropout_seed,
     }
+    if losses is not None:
+        payload[_LOSSES_KEY] = np.asarray(losses, np.float64)
     atomic_write_bytes(directory / TRAIN_STATE_NAME, serialization.to_bytes(payload))
     if model is not None:
         model.save_pretrained(directory, params=state.params)
     return directory
 
 
-def restore_train_state(directory: str | os.PathLike, state: TrainState) -> TrainState:
-    """Read ``train_state.msgpack`` into the structure of ``state`` (a fresh state built with the same optimizer)."""
+def _read_train_state(directory: str | os.PathLike) -> dict[str, Any]:
     path = Path(directory) / TRAIN_STATE_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no {TRAIN_STATE_NAME} in {directory}")
+    return serialization.msgpack_restore(path.read_bytes())
+
+
+def restore_train_state(directory: str | os.PathLike, state: TrainState) -> TrainState:
+    """Read ``train_state.msgpack`` into the structure of ``state`` (a fresh state built with the same optimizer)."""
+    raw = _read_train_state(directory)
+    raw.pop(_LOSSES_KEY, None)
     template = {
         "step": state.step,
         "params": state.params,
         "opt_state": state.opt_state,
         "dropout_seed": state.dropout_seed,
     }
-    restored = serialization.from_bytes(template, path.read_bytes())
+    restored = serialization.from_state_dict(template, raw)
     restored = jax.tree_util.tree_map(jnp.asarray, restored)
     return state.replace(**restored)
+
+
+def load_loss_history(directory: str | os.PathLike) -> list[float]:
+    """The per-step losses saved with ``save_train_state(..., losses=...)`` ([] when none were saved)."""
+    return [float(x) for x in np.asarray(_read_train_state(directory).get(_LOSSES_KEY, []))]

@@ -1,4 +1,9 @@
-"""RoFormer in PyTorch: the seven model classes of the reference, numerically identical to it."""
+"""RoFormer in PyTorch: the seven model classes of the reference, numerically identical to it.
+
+They run every member of the RoFormer family (V1, V2, Sim, GPT-char) from its config fields (docs/variants.md).
+:mod:`roformer_pt.modeling` holds the model classes, :mod:`roformer_pt.layers` their building blocks and
+:mod:`roformer_pt.generation` ``generate()``.
+"""
 
 try:
     import torch  # noqa: F401

@@ -1,4 +1,4 @@
-"""RoFormer in PyTorch: the bare model and the six heads.
+"""RoFormer in PyTorch: the bare model and the six heads, built from the blocks of :mod:`.layers`.
 
 Module and parameter names follow the reference, so ``state_dict()`` keys are the canonical names of
 :mod:`roformer_core.schema`. The rotary layout is documented once, in :mod:`roformer_core.rotary`.
@@ -6,22 +6,29 @@ Module and parameter names follow the reference, so ``state_dict()`` keys are th
 
 from __future__ import annotations
 
+import functools
 import logging
-import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torch.utils._pytree as pytree
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from roformer_core import losses
-from roformer_core.checkpoint import load_checkpoint, save_checkpoint
+from roformer_core.checkpoint import (
+    CONFIG_STATE_KEY,
+    PT_WEIGHTS_NAME,
+    SAFE_WEIGHTS_NAME,
+    config_state,
+    load_checkpoint,
+    save_checkpoint,
+)
 from roformer_core.config import RoFormerConfig
 from roformer_core.constants import mask_fill_value
 from roformer_core.heads import (
@@ -34,44 +41,41 @@ from roformer_core.heads import (
     TOKEN_CLASSIFICATION,
     HeadSpec,
 )
-from roformer_core.outputs import ModelOutput, output_class_for
-from roformer_core.rotary import sinusoidal_table
-from roformer_core.schema import INITIALIZERS, model_schema, resolve_checkpoint, zeroed_row
+from roformer_core.outputs import OUTPUT_CLASSES, ModelOutput, output_class_for
+from roformer_core.schema import (
+    INITIALIZERS,
+    ROTARY_TABLE,
+    WORD_EMBEDDINGS_KEY,
+    check_state_dict,
+    model_schema,
+    resize_vocab,
+    resized_vocab_size,
+    resolve_checkpoint,
+    vocab_params,
+    zeroed_row,
+)
 from roformer_core.validation import check_attention_mask, check_class_labels, check_id_range
 
 from .generation import GenerationMixin
+from .layers import (
+    Linear,
+    PastKeyValues,
+    RoFormerClassificationHead,
+    RoFormerEmbeddings,
+    RoFormerEncoder,
+    RoFormerOnlyMLMHead,
+    RoFormerPooler,
+    RoFormerSinusoidalPositionalEmbedding,
+    _compiling,
+    unilm_keep,
+)
 
 logger = logging.getLogger(__name__)
 
-# Cache layout: a tuple over layers of (self_key, self_value) or, with cross-attention,
-# (self_key, self_value, cross_key, cross_value); each [B, H, L, D]. Keys (and values with rotary_value) are
-# stored already rotated.
-PastKeyValues = tuple[tuple[torch.Tensor, ...], ...]
 
-
-def _gelu_fast(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * x * (1.0 + torch.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
-
-
-def _quick_gelu(x: torch.Tensor) -> torch.Tensor:
-    return x * torch.sigmoid(1.702 * x)
-
-
-# Every name of roformer_core.activations.ACTIVATIONS; the shared tests check the two tables agree.
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "gelu": F.gelu,
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_fast": _gelu_fast,
-    "quick_gelu": _quick_gelu,
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "mish": F.mish,
-    "linear": lambda x: x,
-}
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A CPU tensor as a numpy array of its own (bfloat16, which numpy lacks, as float32)."""
+    return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy().copy()
 
 
 def _min_max(values: torch.Tensor) -> tuple[int, int]:
@@ -92,360 +96,49 @@ def _class_loss(logits: torch.Tensor, labels: torch.Tensor, head_name: str) -> t
     return F.cross_entropy(logits.float(), labels, ignore_index=losses.IGNORE_INDEX)
 
 
-def _compiling() -> bool:
-    return torch.compiler.is_compiling()
+# ---- outputs ----------------------------------------------------------------------------------------------------
 
 
-_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-# activations oneDNN can fuse into the GEMM: config name -> (post-op, algorithm)
-_ONEDNN_POST_OPS = {"gelu": ("gelu", "none"), "gelu_new": ("gelu", "tanh"), "gelu_pytorch_tanh": ("gelu", "tanh")}
+def _unflatten_output(cls: type[ModelOutput], values: list[Any], names: list[str]) -> ModelOutput:
+    return cls(**dict(zip(names, values, strict=True)))
 
 
-class Linear(nn.Linear):
-    """``nn.Linear`` (same parameters and state-dict names) whose CPU float32 inference runs on oneDNN.
-
-    Where no gradient is needed, the GEMM goes through ``torch.ops.mkldnn._linear_pointwise`` (the kernel
-    torch.compile's CPU backend uses), optionally with the activation fused in. On the benchmark machine (AMD EPYC)
-    it runs at about 2.2x the speed of the default MKL path; results agree to float32 rounding. Training, other
-    devices and dtypes, and torch.compile use ``torch.nn.functional.linear``.
-    """
-
-    def forward(self, x: torch.Tensor, activation: str | None = None) -> torch.Tensor:
-        post_op = _ONEDNN_POST_OPS.get(activation, ("none", "")) if activation else ("none", "")
-        if (
-            _ONEDNN
-            and x.device.type == "cpu"
-            and x.dtype == torch.float32 == self.weight.dtype
-            and self.bias is not None
-            and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad))
-            and not _compiling()
-            and (activation is None or activation in _ONEDNN_POST_OPS)
-        ):
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, post_op[0], [], post_op[1])
-        out = F.linear(x, self.weight, self.bias)
-        return out if activation is None else ACTIVATIONS[activation](out)
-
-
-# ---- building blocks --------------------------------------------------------------------------------------------
-
-
-class RoFormerSinusoidalPositionalEmbedding(nn.Module):
-    """The rotary sin/cos table ``[max_position_embeddings, D]`` (a buffer saved as ``weight``, never trained).
-
-    Positions past the stored rows are computed on demand with the same formula, so any length works.
-    """
-
-    def __init__(self, num_positions: int, dim: int) -> None:
-        super().__init__()
-        self.dim = dim
-        self.register_buffer("weight", torch.from_numpy(sinusoidal_table(num_positions, dim)), persistent=True)
-        self._extended: torch.Tensor | None = None
-
-    def reset_table(self) -> None:
-        """Recompute the stored rows (after ``to_empty`` or loading a foreign table)."""
-        table = sinusoidal_table(self.weight.shape[0], self.dim)
-        with torch.no_grad():
-            self.weight.copy_(torch.from_numpy(table).to(self.weight.dtype))
-        self._extended = None
-
-    def forward(self, past_length: int, length: int) -> Rotary:
-        """The rotation for positions ``past_length .. past_length + L - 1``."""
-        end = past_length + length
-        table = self.weight
-        if end > table.shape[0]:
-            extended = self._extended
-            if extended is None or extended.shape[0] < end or extended.dtype != table.dtype:
-                rows = max(end, 2 * table.shape[0])
-                extended = torch.from_numpy(sinusoidal_table(rows, self.dim)).to(table.device, table.dtype)
-                self._extended = extended
-            table = extended.to(table.device)
-        rows = table[past_length:end]  # [L, D]
-        sin, cos = rows[:, : self.dim // 2], rows[:, self.dim // 2 :]
-        # inductor fuses the real-valued formula itself and has no complex codegen
-        complex_ok = rows.dtype in (torch.float32, torch.float64) and not _compiling()
-        phase = torch.complex(cos, sin) if complex_ok else None
-        return Rotary(sin, cos, phase)
-
-
-class Rotary(NamedTuple):
-    """Per-position rotation: ``sin``/``cos`` halves of the table rows ``[L, D/2]``; ``phase = cos + i sin``
-    (complex, float32/float64 only) rotates each pair ``x[2i] + i x[2i+1]`` by one complex multiply."""
-
-    sin: torch.Tensor
-    cos: torch.Tensor
-    phase: torch.Tensor | None
-
-
-def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
-    """``[x0, x1, x2, x3, ...] -> [-x1, x0, -x3, x2, ...]`` along the last axis."""
-    pairs = x.unflatten(-1, (-1, 2))
-    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-
-
-def apply_rotary(x: torch.Tensor, rotary: Rotary) -> torch.Tensor:
-    """Rotate ``x [B, H, L, D]`` pairwise by position (layout: roformer_core.rotary).
-
-    In eager float32/64 the pairs are viewed as complex numbers and multiplied by ``phase`` (one pass over ``x``,
-    about 4x faster than the real-valued formula); half precisions and torch.compile use
-    ``x * cos + rotate_pairs(x) * sin``.
-    """
-    if rotary.phase is not None:
-        if x.stride(-1) != 1:
-            x = x.contiguous()
-        return torch.view_as_real(torch.view_as_complex(x.unflatten(-1, (-1, 2))) * rotary.phase).flatten(-2)
-    sin_pos = rotary.sin.repeat_interleave(2, dim=-1)
-    cos_pos = rotary.cos.repeat_interleave(2, dim=-1)
-    return x * cos_pos + rotate_pairs(x) * sin_pos
-
-
-class RoFormerEmbeddings(nn.Module):
-    """Word + token-type embeddings, LayerNorm, dropout (no absolute positions). Output ``[B, L, E]``."""
-
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.embedding_size)
-        self.LayerNorm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None,
-        token_type_ids: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
-    ) -> torch.Tensor:
-        if inputs_embeds is None:
-            inputs_embeds = self.word_embeddings(input_ids)
-        if token_type_ids is None:
-            embeddings = inputs_embeds + self.token_type_embeddings.weight[0]
-        else:
-            embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
-        return self.dropout(self.LayerNorm(embeddings))
-
-
-class RoFormerSelfAttention(nn.Module):
-    """Multi-head attention with rotary positions (self-attention) or without (cross-attention)."""
-
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.head_dim
-        self.rotary_value = config.rotary_value
-        width = config.hidden_size
-        self.query = Linear(width, width)
-        self.key = Linear(width, width)
-        self.value = Linear(width, width)
-        self.dropout_prob = config.attention_probs_dropout_prob
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
-
-    def _split(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)  # [B, H, L, D]
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        bias: torch.Tensor | None,
-        rotary: Rotary | None,
-        head_mask: torch.Tensor | None,
-        kv_states: torch.Tensor | None = None,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
-        output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
-        """Attend.
-
-        Args:
-            hidden_states: queries' source ``[B, Lq, E]``.
-            bias: additive mask broadcastable to ``[B, H, Lq, Lk]`` (``finfo.min`` where masked) or None.
-            rotary: positions of the queries (self-attention), or None (cross-attention).
-            head_mask: ``[1, H, 1, 1]`` multiplier of the attention probabilities, or None.
-            kv_states: cross-attention source ``[B, Lk, E]`` (None for self-attention).
-            past: cached ``(key, value)``: prepended for self-attention, reused as is for cross-attention.
-            output_attentions: return the probabilities ``[B, H, Lq, Lk]``.
-
-        Returns:
-            context ``[B, Lq, E]``, the ``(key, value)`` to cache, and the probabilities or None.
-        """
-        q = self._split(self.query(hidden_states))
-        if kv_states is not None and past is not None:
-            k, v = past
-        else:
-            source = hidden_states if kv_states is None else kv_states
-            k = self._split(self.key(source))
-            v = self._split(self.value(source))
-            if rotary is not None:
-                k = apply_rotary(k, rotary)
-                if self.rotary_value:
-                    v = apply_rotary(v, rotary)
-                if past is not None:
-                    k = torch.cat((past[0], k), dim=2)
-                    v = torch.cat((past[1], v), dim=2)
-        if rotary is not None:
-            q = apply_rotary(q, rotary)
-        dropout_p = self.dropout_prob if self.training else 0.0
-        if not output_attentions and head_mask is None:
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
-            probs = None
-        else:
-            scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
-            if bias is not None:
-                scores = scores + bias
-            probs = self.dropout(scores.softmax(dim=-1))
-            if head_mask is not None:
-                probs = probs * head_mask
-            context = probs @ v
-        context = context.transpose(1, 2).flatten(2)  # [B, Lq, H * D]
-        return context, (k, v), probs
-
-
-class RoFormerSelfOutput(nn.Module):
-    """Output projection, dropout and post-LayerNorm residual of an attention block."""
-
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.dense = Linear(config.hidden_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)
-
-
-class RoFormerAttention(nn.Module):
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.self = RoFormerSelfAttention(config)
-        self.output = RoFormerSelfOutput(config)
-
-    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any):
-        context, cache, probs = self.self(hidden_states, *args, **kwargs)
-        return self.output(context, hidden_states), cache, probs
-
-
-class RoFormerIntermediate(nn.Module):
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.dense = Linear(config.hidden_size, config.intermediate_size)
-        self.hidden_act = config.hidden_act
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.dense(hidden_states, activation=self.hidden_act)
-
-
-class RoFormerOutput(nn.Module):
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.dense = Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)
-
-
-class RoFormerLayer(nn.Module):
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.chunk_size = config.chunk_size_feed_forward
-        self.attention = RoFormerAttention(config)
-        if config.add_cross_attention:
-            self.crossattention = RoFormerAttention(config)
-        self.intermediate = RoFormerIntermediate(config)
-        self.output = RoFormerOutput(config)
-
-    def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(self.intermediate(x), x)
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        bias: torch.Tensor | None,
-        rotary: Rotary,
-        head_mask: torch.Tensor | None,
-        encoder_hidden_states: torch.Tensor | None,
-        cross_bias: torch.Tensor | None,
-        past: tuple[torch.Tensor, ...] | None,
-        output_attentions: bool,
-    ):
-        self_past = past[:2] if past is not None else None
-        x, cache, probs = self.attention(hidden_states, bias, rotary, head_mask, None, self_past, output_attentions)
-        cross_probs = None
-        if encoder_hidden_states is not None:
-            if not hasattr(self, "crossattention"):
-                raise ValueError(
-                    "encoder_hidden_states were given to a decoder built without cross-attention: set "
-                    "add_cross_attention=True in the config"
-                )
-            cross_past = past[2:4] if past is not None and len(past) == 4 else None
-            x, cross_cache, cross_probs = self.crossattention(
-                x, cross_bias, None, head_mask, encoder_hidden_states, cross_past, output_attentions
-            )
-            cache = cache + cross_cache
-        if self.chunk_size and x.shape[1] > self.chunk_size:
-            x = torch.cat([self._feed_forward(chunk) for chunk in x.split(self.chunk_size, dim=1)], dim=1)
-        else:
-            x = self._feed_forward(x)
-        return x, cache, probs, cross_probs
-
-
-class RoFormerEncoder(nn.Module):
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.embed_positions = RoFormerSinusoidalPositionalEmbedding(config.max_position_embeddings, config.head_dim)
-        self.layer = nn.ModuleList([RoFormerLayer(config) for _ in range(config.num_hidden_layers)])
-        self.gradient_checkpointing = False
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        bias: torch.Tensor | None,
-        head_mask: list[torch.Tensor | None],
-        encoder_hidden_states: torch.Tensor | None,
-        cross_bias: torch.Tensor | None,
-        past_key_values: PastKeyValues | None,
-        use_cache: bool,
-        output_attentions: bool,
-        output_hidden_states: bool,
-    ) -> dict[str, Any]:
-        past_length = past_key_values[0][0].shape[2] if past_key_values else 0
-        rotary = self.embed_positions(past_length, hidden_states.shape[1])
-        all_hidden = [hidden_states] if output_hidden_states else None
-        all_attn = [] if output_attentions else None
-        all_cross = [] if output_attentions and encoder_hidden_states is not None else None
-        cache = [] if use_cache else None
-        for n, layer in enumerate(self.layer):
-            args = (
-                hidden_states,
-                bias,
-                rotary,
-                head_mask[n],
-                encoder_hidden_states,
-                cross_bias,
-                past_key_values[n] if past_key_values else None,
-                output_attentions,
-            )
-            if self.gradient_checkpointing and self.training:
-                hidden_states, layer_cache, probs, cross_probs = checkpoint(layer, *args, use_reentrant=False)
-            else:
-                hidden_states, layer_cache, probs, cross_probs = layer(*args)
-            if cache is not None:
-                cache.append(layer_cache)
-            if all_hidden is not None:
-                all_hidden.append(hidden_states)
-            if all_attn is not None:
-                all_attn.append(probs)
-            if all_cross is not None:
-                all_cross.append(cross_probs)
-        return {
-            "last_hidden_state": hidden_states,
-            "past_key_values": tuple(cache) if cache is not None else None,
-            "hidden_states": tuple(all_hidden) if all_hidden is not None else None,
-            "attentions": tuple(all_attn) if all_attn is not None else None,
-            "cross_attentions": tuple(all_cross) if all_cross is not None else None,
-        }
+# The core's output classes become pytree nodes (context: the present field names), so torch.export and other
+# graph capture see the tensors inside them.
+for _name, _cls in OUTPUT_CLASSES.items():
+    pytree.register_pytree_node(
+        _cls,
+        lambda output: (list(output.values()), list(output.keys())),
+        functools.partial(_unflatten_output, _cls),
+        serialized_type_name=f"roformer_core.outputs.{_name}",
+    )
 
 
 # ---- models ----------------------------------------------------------------------------------------------------
+
+
+# state_dict() holds each tensor once, as checkpoint files do: a tied copy (the LM decoder's weight and bias) is the
+# same tensor as its source, so torch.save, safetensors (which refuses tensors sharing memory), transformers.Trainer
+# and accelerate save the state dict as is, and load_state_dict accepts it with or without the copies.
+def _drop_tied_copies(model: RoFormerPreTrainedModel, state: dict[str, Any], prefix: str, _metadata: Any) -> None:
+    for copy, source in model._tied_pairs():
+        if model.get_parameter(copy) is model.get_parameter(source):
+            state.pop(prefix + copy, None)
+    if not model._carries_config:
+        state.pop(prefix + CONFIG_STATE_KEY, None)
+
+
+def _fill_tied_copies(model: RoFormerPreTrainedModel, state: dict[str, Any], prefix: str, *_: Any) -> None:
+    for copy, source in model._tied_pairs():
+        if prefix + copy not in state and prefix + source in state:
+            state[prefix + copy] = state[prefix + source]
+    # a state dict without the config (the reference's, or one saved before) still loads with strict=True
+    state.setdefault(prefix + CONFIG_STATE_KEY, model.get_extra_state())
+
+
+def _retie(model: RoFormerPreTrainedModel, _incompatible_keys: Any) -> None:
+    # load_state_dict(assign=True) replaces the parameters one by one, which unties them
+    model.tie_weights()
 
 
 class RoFormerPreTrainedModel(nn.Module):
@@ -453,6 +146,10 @@ class RoFormerPreTrainedModel(nn.Module):
 
     head: HeadSpec = MODEL
     supports_gradient_checkpointing = True
+    _carries_config = True
+    # transformers' attributes that Trainer and accelerate read
+    main_input_name = "input_ids"
+    _keys_to_ignore_on_save: list[str] | None = None
 
     def __init__(self, config: RoFormerConfig) -> None:
         super().__init__()
@@ -461,6 +158,9 @@ class RoFormerPreTrainedModel(nn.Module):
         self.head.adapt_config(config)
         config.validate()
         self.config = config
+        self.register_state_dict_post_hook(_drop_tied_copies)
+        self.register_load_state_dict_pre_hook(_fill_tied_copies)
+        self.register_load_state_dict_post_hook(_retie)
 
     # -- initialization ---------------------------------------------------------------------------------------
     def _init_weights(self, module: nn.Module) -> None:
@@ -502,14 +202,64 @@ class RoFormerPreTrainedModel(nn.Module):
         self.tie_weights()
 
     def tie_weights(self) -> None:
-        """Share the LM decoder weight with the word embeddings when ``tie_word_embeddings`` (LM heads only)."""
+        """Share the LM decoder weight with the word embeddings when ``tie_word_embeddings`` (LM heads only); call
+        it again after replacing the word embeddings."""
+
+    def get_extra_state(self) -> torch.Tensor:
+        """The config, carried by ``state_dict()`` under ``_extra_state`` (roformer_core.checkpoint
+        ``CONFIG_STATE_KEY``) as the uint8 ``config.json`` text, so that a weights-only save reloads with
+        ``from_pretrained(directory)`` alone."""
+        return torch.from_numpy(config_state(self.config))
+
+    def set_extra_state(self, state: Any) -> None:
+        """Loading a state dict changes the weights only; the model keeps its own config."""
+
+    def _tied_pairs(self) -> list[tuple[str, str]]:
+        """``(copy, source)`` canonical names of the tied parameters (roformer_core.schema ``tied_to``)."""
+        return [(spec.name, spec.tied_to) for spec in model_schema(self.config, self.head) if spec.tied_to]
+
+    @property
+    def _tied_weights_keys(self) -> list[str]:
+        """transformers' list of tied copies: never saved, re-tied on load."""
+        return [copy for copy, _ in self._tied_pairs()]
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """The number of parameters, as transformers counts them: tied parameters once; ``exclude_embeddings``
+        leaves out the weights of the embedding tables; the rotary table counts as a frozen parameter (it is an
+        ``nn.Embedding`` with ``requires_grad=False`` in the reference, a buffer here).
+
+        Args:
+            only_trainable: count only parameters with ``requires_grad``.
+            exclude_embeddings: leave out the word, token-type and rotary tables.
+        """
+        embedding_names = {
+            f"{name}.weight" for name, module in self.named_modules() if isinstance(module, nn.Embedding)
+        }
+        total = sum(
+            param.numel()
+            for name, param in self.named_parameters()
+            if not (exclude_embeddings and name in embedding_names) and (param.requires_grad or not only_trainable)
+        )
+        if not (only_trainable or exclude_embeddings):
+            total += sum(
+                module.weight.numel()
+                for module in self.modules()
+                if isinstance(module, RoFormerSinusoidalPositionalEmbedding)
+            )
+        return total
 
     # -- gradient checkpointing --------------------------------------------------------------------------------
-    def gradient_checkpointing_enable(self) -> None:
-        """Recompute each layer's activations in the backward pass (training only; the cache is disabled)."""
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None) -> None:
+        """Recompute each layer's activations in the backward pass (training only; the cache is disabled).
+
+        Args:
+            gradient_checkpointing_kwargs: passed to ``torch.utils.checkpoint.checkpoint`` on top of
+                ``use_reentrant=False`` (transformers' ``Trainer`` passes ``TrainingArguments``' value).
+        """
         for module in self.modules():
             if isinstance(module, RoFormerEncoder):
                 module.gradient_checkpointing = True
+                module.checkpoint_kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
 
     def gradient_checkpointing_disable(self) -> None:
         for module in self.modules():
@@ -531,15 +281,23 @@ class RoFormerPreTrainedModel(nn.Module):
 
     def canonical_state_dict(self) -> dict[str, np.ndarray]:
         """The stored (untied) parameters as float32/float numpy arrays under their canonical names."""
-        state = self.state_dict()
-        out = {}
-        for spec in model_schema(self.config, self.head):
-            if spec.stored:
-                tensor = state[spec.name].detach().cpu()
-                if tensor.dtype == torch.bfloat16:
-                    tensor = tensor.float()
-                out[spec.name] = tensor.numpy().copy()
-        return out
+        return {name: _to_numpy(tensor) for name, tensor in self._stored_tensors().items()}
+
+    def _stored_tensors(self, state_dict: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The stored parameters (tied copies left out) by canonical name, detached on the CPU: the model's own,
+        or those of ``state_dict`` (checked against the schema first; the rotary table is always the model's)."""
+        schema = model_schema(self.config, self.head)
+        own = self.state_dict()
+        if state_dict is not None:
+            state_dict = {name: value for name, value in state_dict.items() if name != CONFIG_STATE_KEY}
+            check_state_dict(schema, state_dict, source="the state_dict given to save_pretrained")
+        return {
+            spec.name: (own if state_dict is None or spec.kind == ROTARY_TABLE else state_dict)[spec.name]
+            .detach()
+            .cpu()
+            for spec in schema
+            if spec.stored
+        }
 
     def load_canonical_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
         """Copy canonical numpy arrays (already validated against the schema) into the parameters."""
@@ -555,16 +313,47 @@ class RoFormerPreTrainedModel(nn.Module):
                         array = torch.from_numpy(np.asarray(array))
                 target.copy_(array)
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        is_main_process: bool = True,
+        state_dict: Mapping[str, torch.Tensor] | None = None,
+        save_function: Callable[[dict[str, torch.Tensor], str], Any] = torch.save,
+        safe_serialization: bool = True,
+    ) -> Path:
         """Write ``config.json`` and ``model.safetensors`` (atomically) that the reference and every port load.
 
         Tied copies are written once (under the word-embedding name); the rotary table is written with
-        ``max_position_embeddings`` rows, as the reference stores it.
+        ``max_position_embeddings`` rows, as the reference stores it. The keyword arguments are transformers' (the
+        ones accelerate's documentation passes).
+
+        Args:
+            save_directory: the checkpoint directory (created if missing).
+            is_main_process: when False (the other processes of a distributed run) nothing is written.
+            state_dict: weights to write instead of the model's own (e.g. ``accelerator.get_state_dict(model)``),
+                with or without the tied copies; checked against the schema.
+            save_function: writes ``pytorch_model.bin`` when ``safe_serialization=False`` (e.g. ``accelerator.save``).
+            safe_serialization: write ``model.safetensors`` (default) or, when False, ``pytorch_model.bin``.
+
+        Returns:
+            the directory.
         """
+        directory = Path(save_directory)
+        if not is_main_process:
+            return directory
         config = self.config.copy()
         config.extra["architectures"] = [type(self).__name__]
         config.extra["torch_dtype"] = str(self.dtype).replace("torch.", "")
-        return save_checkpoint(save_directory, config, self.canonical_state_dict())
+        tensors = self._stored_tensors(state_dict)
+        if safe_serialization:
+            return save_checkpoint(directory, config, {name: _to_numpy(t) for name, t in tensors.items()})
+        directory.mkdir(parents=True, exist_ok=True)
+        save_function({name: t.contiguous() for name, t in tensors.items()}, str(directory / PT_WEIGHTS_NAME))
+        # loaders prefer safetensors: an older model.safetensors here would shadow the new weights
+        (directory / SAFE_WEIGHTS_NAME).unlink(missing_ok=True)
+        config.save_pretrained(directory)
+        return directory
 
     @classmethod
     def from_pretrained(
@@ -584,12 +373,14 @@ class RoFormerPreTrainedModel(nn.Module):
 
         Args:
             pretrained_path: checkpoint directory.
-            config: use this config instead of the directory's ``config.json``.
+            config: use this config instead of the directory's. Without it the config is ``config.json``, or
+                the one the weights carry (:meth:`get_extra_state`) in the weights-only directories that
+                ``transformers.Trainer.save_model`` and accelerate's ``save_model`` write.
             torch_dtype: cast the model to this dtype after loading.
             **config_overrides: config fields to change (e.g. ``max_position_embeddings=4096``, ``num_labels=5``).
         """
-        file_config, state = load_checkpoint(pretrained_path, **config_overrides)
-        model = cls.from_state_dict(config or file_config, state, source=str(pretrained_path))
+        config, state = load_checkpoint(pretrained_path, config, **config_overrides)
+        model = cls.from_state_dict(config, state, source=str(pretrained_path))
         if torch_dtype is not None:
             model.to(torch_dtype)
         return model.eval()
@@ -624,6 +415,61 @@ class RoFormerPreTrainedModel(nn.Module):
         model.tie_weights()
         return model
 
+    # -- vocabulary (roformer_core.schema.vocab_params / resize_vocab) -------------------------------------------
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The word embeddings ``[V, E]`` (the LM decoder shares their weight when ``tie_word_embeddings``)."""
+        return self.get_submodule((self.head.prefix + WORD_EMBEDDINGS_KEY).removesuffix(".weight"))
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        """Replace the word embeddings by an ``nn.Embedding`` of the same shape ``[V, E]`` (re-tied to the LM
+        decoder); :meth:`resize_token_embeddings` changes ``V``."""
+        current = self.get_input_embeddings()
+        if not isinstance(value, nn.Embedding) or value.weight.shape != current.weight.shape:
+            raise ValueError(
+                f"set_input_embeddings takes an nn.Embedding of shape {list(current.weight.shape)}, got "
+                f"{type(value).__name__} {list(getattr(getattr(value, 'weight', None), 'shape', []))}; use "
+                "resize_token_embeddings(new_num_tokens) to change the vocabulary size"
+            )
+        parent, _, leaf = (self.head.prefix + WORD_EMBEDDINGS_KEY).removesuffix(".weight").rpartition(".")
+        setattr(self.get_submodule(parent), leaf, value)
+        self.tie_weights()
+
+    def resize_token_embeddings(
+        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, *, seed: int | None = None
+    ) -> nn.Embedding:
+        """Grow or shrink the vocabulary to ``new_num_tokens`` (rounded up to ``pad_to_multiple_of``), as
+        transformers does: old rows are kept, new embedding (and untied decoder) rows drawn from
+        N(0, initializer_range**2), new LM bias entries zero, ties kept, ``config.vocab_size`` updated.
+
+        Args:
+            new_num_tokens: the new vocabulary size ``V`` (e.g. ``len(tokenizer)``); None keeps it.
+            pad_to_multiple_of: round ``V`` up to a multiple of this.
+            seed: seeds the new rows (the same seed draws the same rows in every framework); None draws the
+                seed from torch's generator, so ``torch.manual_seed`` makes it reproducible.
+
+        Returns:
+            the (new) word embeddings ``[V, E]``.
+        """
+        size = resized_vocab_size(self.config.vocab_size, new_num_tokens, pad_to_multiple_of)
+        if size == self.config.vocab_size:
+            return self.get_input_embeddings()
+        seed = int(torch.randint(2**31 - 1, ())) if seed is None else seed
+        old = {spec.name: self.get_parameter(spec.name) for spec in vocab_params(self.config, self.head)}
+        arrays = {name: param.detach().float().cpu().numpy() for name, param in old.items()}
+        for name, array in resize_vocab(self.config, self.head, arrays, size, seed).items():
+            module_name, _, leaf = name.rpartition(".")
+            value = torch.from_numpy(array).to(old[name].device, old[name].dtype)
+            setattr(self.get_submodule(module_name), leaf, nn.Parameter(value, requires_grad=old[name].requires_grad))
+        self.config.vocab_size = size
+        self.tie_weights()
+        for spec in model_schema(self.config, self.head):  # the tied decoder's Linear too
+            if spec.name in old or spec.tied_to in old:
+                module = self.get_submodule(spec.name.rpartition(".")[0])
+                for size_attribute in ("num_embeddings", "out_features"):  # nn.Embedding's / nn.Linear's rows
+                    if hasattr(module, size_attribute):
+                        setattr(module, size_attribute, size)
+        return self.get_input_embeddings()
+
     # -- inputs ------------------------------------------------------------------------------------------------
     def _check_inputs(
         self,
@@ -645,21 +491,37 @@ class RoFormerPreTrainedModel(nn.Module):
 
     def _finish(self, return_dict: bool | None, **fields: Any) -> ModelOutput | tuple:
         output = output_class_for(self.head)(**fields)
-        use_dict = self.config.return_dict if return_dict is None else return_dict
-        return output if use_dict else output.to_tuple()
+        if return_dict is None:
+            # torch.jit.trace records tuples only (transformers' torchscript=True does the same)
+            return_dict = self.config.return_dict and not torch.jit.is_tracing()
+        return output if return_dict else output.to_tuple()
 
 
 class RoFormerModel(RoFormerPreTrainedModel):
-    """The bare RoFormer encoder (or decoder when ``config.is_decoder``): outputs the final hidden states."""
+    """The bare RoFormer encoder (or decoder when ``config.is_decoder``): outputs the final hidden states and, with
+    ``config.add_pooling_layer``, the pooled first position.
+
+    Args:
+        config: the model config.
+        add_pooling_layer: build the pooler (``pooler.dense``) or not, whatever ``config.add_pooling_layer`` says;
+            the model then keeps a copy of the config with this value (the caller's config is not changed).
+    """
 
     head = MODEL
 
-    def __init__(self, config: RoFormerConfig, *, _inside_head: bool = False) -> None:
+    def __init__(
+        self, config: RoFormerConfig, add_pooling_layer: bool | None = None, *, _inside_head: bool = False
+    ) -> None:
+        if add_pooling_layer is not None and add_pooling_layer != config.add_pooling_layer:
+            config = config.copy(add_pooling_layer=add_pooling_layer)
         super().__init__(config)
+        self._carries_config = not _inside_head  # the head's state dict carries the config once, at its top
         self.embeddings = RoFormerEmbeddings(config)
         if config.has_embeddings_project:
             self.embeddings_project = Linear(config.embedding_size, config.hidden_size)
         self.encoder = RoFormerEncoder(config)
+        if config.add_pooling_layer:
+            self.pooler = RoFormerPooler(config)
         if not _inside_head:  # a head model initializes everything, this encoder included, once at its end
             self.post_init()
 
@@ -667,13 +529,26 @@ class RoFormerModel(RoFormerPreTrainedModel):
         return self.embeddings.word_embeddings
 
     def _attention_bias(
-        self, mask: torch.Tensor | None, q_len: int, k_len: int, causal: bool, dtype: torch.dtype
+        self,
+        mask: torch.Tensor | None,
+        q_len: int,
+        k_len: int,
+        causal: bool,
+        dtype: torch.dtype,
+        rule: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
-        """Additive bias ``[B, 1, Lq, Lk]`` (finfo.min where masked), or None when nothing is masked."""
-        keep = None
+        """Additive bias ``[B, 1, Lq, Lk]`` (finfo.min where masked), or None when nothing is masked.
+
+        Args:
+            mask: ``[B, Lk]`` key padding or ``[B, Lq, Lk]`` (1 = attend), or None.
+            causal: add the decoder's lower-triangular rule.
+            rule: a bool ``[B, 1, Lq, Lk]`` rule ANDed with the mask (the UniLM rule), or None.
+        """
+        keep = rule
         if mask is not None:
-            keep = mask.to(torch.bool)
-            keep = keep[:, None, None, :] if keep.dim() == 2 else keep[:, None, :, :]
+            given = mask.to(torch.bool)
+            given = given[:, None, None, :] if given.dim() == 2 else given[:, None, :, :]
+            keep = given if keep is None else keep & given
         if causal and q_len > 1:
             device = mask.device if mask is not None else self.device
             rows = torch.arange(q_len, device=device)[:, None] + (k_len - q_len)
@@ -713,9 +588,13 @@ class RoFormerModel(RoFormerPreTrainedModel):
 
         Args:
             input_ids: ``[B, L]`` int token ids in ``[0, vocab_size)`` (or give ``inputs_embeds [B, L, E]``).
-            attention_mask: ``[B, P + L]`` (or ``[B, L, P + L]``) with 1 for tokens to attend to, 0 for padding;
-                P is the cached length.
-            token_type_ids: ``[B, L]`` in ``[0, type_vocab_size)``; zeros by default.
+            attention_mask: ``[B, P + L]`` key padding mask (1 for tokens to attend to, 0 for padding) or an
+                explicit ``[B, L, P + L]`` mask (1 where query i may attend key j); P is the cached length. With
+                ``config.unilm`` it is combined with the UniLM rule of the token types, else, for decoders, with
+                the causal rule.
+            token_type_ids: ``[B, L]`` in ``[0, type_vocab_size)``; zeros by default. With ``config.unilm`` they
+                are the segments of the UniLM rule (:func:`roformer_core.masks.unilm_mask`); the cached tokens
+                all precede the new ones, so a cached step needs only the new tokens' types.
             head_mask: ``[H]`` or ``[num_layers, H]`` multipliers of the attention probabilities.
             encoder_hidden_states: ``[B, S, hidden]`` for cross-attention (decoders with add_cross_attention).
             encoder_attention_mask: ``[B, S]`` mask of the encoder states.
@@ -724,8 +603,9 @@ class RoFormerModel(RoFormerPreTrainedModel):
             output_attentions / output_hidden_states / return_dict: as in the reference.
 
         Returns:
-            ``last_hidden_state [B, L, hidden]``, then ``past_key_values``, ``hidden_states`` (num_layers + 1 of
-            ``[B, L, hidden]``), ``attentions`` (``[B, H, L, P + L]`` each) and ``cross_attentions`` when present.
+            ``last_hidden_state [B, L, hidden]``, then ``pooler_output [B, hidden]`` (with a pooler),
+            ``past_key_values``, ``hidden_states`` (num_layers + 1 of ``[B, L, hidden]``), ``attentions``
+            (``[B, H, L, P + L]`` each) and ``cross_attentions`` when present.
         """
         config = self.config
         output_attentions = config.output_attentions if output_attentions is None else output_attentions
@@ -756,7 +636,11 @@ class RoFormerModel(RoFormerPreTrainedModel):
         if hasattr(self, "embeddings_project"):
             hidden = self.embeddings_project(hidden)
         dtype = hidden.dtype
-        bias = self._attention_bias(attention_mask, length, past_length + length, config.is_decoder, dtype)
+        if config.unilm:  # the UniLM rule replaces the decoder's causal one; no types: one segment, bidirectional
+            rule = None if token_type_ids is None else unilm_keep(token_type_ids.to(hidden.device), past_length)
+            bias = self._attention_bias(attention_mask, length, past_length + length, False, dtype, rule)
+        else:
+            bias = self._attention_bias(attention_mask, length, past_length + length, config.is_decoder, dtype)
         cross_bias = None
         if encoder_hidden_states is not None and config.is_decoder:
             if encoder_attention_mask is not None:
@@ -784,6 +668,8 @@ class RoFormerModel(RoFormerPreTrainedModel):
             output_attentions,
             output_hidden_states,
         )
+        if hasattr(self, "pooler"):
+            out["pooler_output"] = self.pooler(out["last_hidden_state"])
         return self._finish(return_dict, **out)
 
 
@@ -791,38 +677,9 @@ def _base_kwargs(output_hidden_states: bool | None, output_attentions: bool | No
     return {"output_hidden_states": output_hidden_states, "output_attentions": output_attentions, "return_dict": True}
 
 
-class RoFormerPredictionHeadTransform(nn.Module):
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.dense = Linear(config.hidden_size, config.embedding_size)
-        self.act = ACTIVATIONS[config.hidden_act]
-        self.LayerNorm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.act(self.dense(hidden_states)))
-
-
-class RoFormerLMPredictionHead(nn.Module):
-    """hidden ``[B, L, hidden]`` -> transform (down to E) -> decoder -> logits ``[B, L, V]``."""
-
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.transform = RoFormerPredictionHeadTransform(config)
-        self.decoder = Linear(config.embedding_size, config.vocab_size)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.decoder.bias = self.bias
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.transform(hidden_states))
-
-
-class RoFormerOnlyMLMHead(nn.Module):
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.predictions = RoFormerLMPredictionHead(config)
-
-    def forward(self, sequence_output: torch.Tensor) -> torch.Tensor:
-        return self.predictions(sequence_output)
+def _passed_on(base: ModelOutput) -> dict[str, Any]:
+    """The base model's outputs that a head returns unchanged (``pooler_output`` only with a pooler)."""
+    return {"pooler_output": base.pooler_output, "hidden_states": base.hidden_states, "attentions": base.attentions}
 
 
 class _LMModel(RoFormerPreTrainedModel):
@@ -835,7 +692,7 @@ class _LMModel(RoFormerPreTrainedModel):
     def tie_weights(self) -> None:
         if self.config.tie_word_embeddings and hasattr(self, "cls"):
             self.cls.predictions.decoder.weight = self.roformer.embeddings.word_embeddings.weight
-        if hasattr(self, "cls"):
+        if hasattr(self, "cls") and self.config.has_lm_transform:
             self.cls.predictions.decoder.bias = self.cls.predictions.bias
 
     def get_output_embeddings(self) -> nn.Linear:
@@ -848,7 +705,7 @@ class RoFormerForMaskedLM(_LMModel):
     head = MASKED_LM
 
     def __init__(self, config: RoFormerConfig) -> None:
-        if config.is_decoder:
+        if config.is_decoder and not config.unilm:
             logger.warning("RoFormerForMaskedLM with is_decoder=True attends causally; set is_decoder=False")
         super().__init__(config)
 
@@ -881,9 +738,7 @@ class RoFormerForMaskedLM(_LMModel):
         loss = None
         if labels is not None:
             loss = _class_loss(logits.view(-1, self.config.vocab_size), labels, self.head.name)
-        return self._finish(
-            return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
+        return self._finish(return_dict, loss=loss, logits=logits, **_passed_on(base))
 
 
 class RoFormerForCausalLM(GenerationMixin, _LMModel):
@@ -939,26 +794,9 @@ class RoFormerForCausalLM(GenerationMixin, _LMModel):
             loss=loss,
             logits=logits,
             past_key_values=base.past_key_values,
-            hidden_states=base.hidden_states,
-            attentions=base.attentions,
+            **_passed_on(base),
             cross_attentions=base.cross_attentions,
         )
-
-
-class RoFormerClassificationHead(nn.Module):
-    """First position -> dropout -> dense -> hidden_act -> dropout -> out_proj: ``[B, num_labels]``."""
-
-    def __init__(self, config: RoFormerConfig) -> None:
-        super().__init__()
-        self.dense = Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.out_proj = Linear(config.hidden_size, config.num_labels)
-        self.act = ACTIVATIONS[config.hidden_act]
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(features[:, 0])
-        x = self.dropout(self.act(self.dense(x)))
-        return self.out_proj(x)
 
 
 class RoFormerForSequenceClassification(RoFormerPreTrainedModel):
@@ -1010,9 +848,7 @@ class RoFormerForSequenceClassification(RoFormerPreTrainedModel):
                 loss = _class_loss(logits.view(-1, self.num_labels), labels, self.head.name)
             else:
                 loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        return self._finish(
-            return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
+        return self._finish(return_dict, loss=loss, logits=logits, **_passed_on(base))
 
 
 class RoFormerForMultipleChoice(RoFormerPreTrainedModel):
@@ -1066,9 +902,7 @@ class RoFormerForMultipleChoice(RoFormerPreTrainedModel):
         loss = None
         if labels is not None:
             loss = _class_loss(logits, labels, self.head.name)
-        return self._finish(
-            return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
+        return self._finish(return_dict, loss=loss, logits=logits, **_passed_on(base))
 
 
 class RoFormerForTokenClassification(RoFormerPreTrainedModel):
@@ -1109,9 +943,7 @@ class RoFormerForTokenClassification(RoFormerPreTrainedModel):
         loss = None
         if labels is not None:
             loss = _class_loss(logits.view(-1, self.num_labels), labels, self.head.name)
-        return self._finish(
-            return_dict, loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions
-        )
+        return self._finish(return_dict, loss=loss, logits=logits, **_passed_on(base))
 
 
 class RoFormerForQuestionAnswering(RoFormerPreTrainedModel):
@@ -1164,6 +996,5 @@ class RoFormerForQuestionAnswering(RoFormerPreTrainedModel):
             loss=loss,
             start_logits=start_logits.contiguous(),
             end_logits=end_logits.contiguous(),
-            hidden_states=base.hidden_states,
-            attentions=base.attentions,
+            **_passed_on(base),
         )

@@ -1,6 +1,10 @@
 """RoFormer in TensorFlow / Keras 3: the seven model classes of the reference, numerically identical to it.
 
-Needs Keras 3 on the TensorFlow backend (``KERAS_BACKEND`` unset or ``tensorflow``).
+They run every member of the RoFormer family (V1, V2, Sim, GPT-char) from its config fields (docs/variants.md).
+:mod:`roformer_tf.modeling` holds the model classes, :mod:`roformer_tf.layers` their building blocks,
+:mod:`roformer_tf.keras_integration` what Keras' ``fit`` / ``save`` / ``export`` need and
+:mod:`roformer_tf.generation` ``generate()``. Needs Keras 3 on the TensorFlow backend (``KERAS_BACKEND`` unset or
+``tensorflow``).
 """
 
 import os

@@ -1,17 +1,37 @@
-"""Greedy and sampled decoding for the causal LM: one XLA-compiled loop over a fixed-size KV cache."""
+"""Decoding for the causal LM: greedy and top-k/top-p sampling as one XLA-compiled loop over a fixed-size KV cache;
+everything else (beam search, logits processors) through the core's host-driven loop, over the same fixed-size cache
+reordered by beam index."""
 
 from __future__ import annotations
 
+import os
 import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from roformer_core.generation import check_generate_args, prepare_prompts
+from roformer_core.config import RoFormerConfig
+from roformer_core.decoding import decode_on_host
+from roformer_core.generation import (
+    GenerationConfig,
+    generated_token_type,
+    load_generation_config,
+    plan_generation,
+)
 
 # model -> its compiled decoding function (kept off the model so SavedModel export does not trace it)
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# model -> its compiled one-token step of the host-driven loop (reorder the cache, then run one token)
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _new_token_types(config: RoFormerConfig, next_ids: tf.Tensor) -> tf.Tensor | None:
+    """Token types ``[N, 1]`` of generated tokens (:func:`roformer_core.generation.generated_token_type`: UniLM's
+    target segment with ``config.unilm``); None for type 0, the default."""
+    kind = generated_token_type(config)
+    return tf.fill(tf.shape(next_ids), kind) if kind else None
 
 
 def _filter_top_k(scores: tf.Tensor, top_k: int) -> tf.Tensor:
@@ -37,72 +57,89 @@ def _filter_top_p(scores: tf.Tensor, top_p: float) -> tf.Tensor:
 
 
 class TFGenerationMixin:
-    """``generate()`` for :class:`TFRoFormerForCausalLM`."""
+    """``generate()`` for :class:`TFRoFormerForCausalLM`, and its ``generation_config.json``."""
+
+    # default settings of generate(); read from / written to the checkpoint's generation_config.json
+    generation_config: GenerationConfig | None = None
 
     def generate(
         self,
         input_ids: Any,
         attention_mask: Any = None,
-        max_new_tokens: int = 20,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int | None = 50,
-        top_p: float | None = 1.0,
-        eos_token_id: int | list[int] | None = None,
-        pad_token_id: int | None = None,
+        generation_config: GenerationConfig | None = None,
+        *,
         generator: tf.random.Generator | None = None,
         token_type_ids: Any = None,
+        **kwargs: Any,
     ) -> tf.Tensor:
-        """Continue each prompt with up to ``max_new_tokens`` tokens, using the KV cache.
+        """Continue each prompt, as transformers' ``generate`` does, using the KV cache.
 
-        The whole loop (prompt pass, then one token per step into a cache preallocated for
-        ``L + max_new_tokens`` positions) runs as one ``tf.function(jit_compile=True)``, compiled once per
-        batch/prompt shape and per setting.
+        The settings are the PyTorch port's (the fields of :class:`roformer_core.GenerationConfig`), with the same
+        results. Greedy decoding and top-k/top-p sampling run as one ``tf.function(jit_compile=True)`` (prompt
+        pass, then one token per step into a cache preallocated for ``L + max_new_tokens`` positions), compiled
+        once per batch/prompt shape and per setting. Beam search and the logits processors
+        (``repetition_penalty``, ``no_repeat_ngram_size``, ``bad_words_ids``, ``min_new_tokens``) run the core's
+        host-driven loop, one compiled step per token.
 
         Args:
             input_ids: prompts ``[B, L]``; with ``attention_mask`` they may be padded on either side.
             attention_mask: ``[B, L]`` 1 for prompt tokens, 0 for padding.
-            max_new_tokens: tokens to add.
-            do_sample: sample (with ``temperature``, then ``top_k``, then ``top_p`` filtering) instead of greedy.
-            eos_token_id: stop a row when it emits this id (or any of these ids); later positions get
-                ``pad_token_id``. Decoding ends early when every row has stopped.
-            pad_token_id: filler after a row stopped; defaults to ``config.pad_token_id``.
-            generator: ``tf.random.Generator`` the sampling seed is drawn from, for reproducible draws
+            generation_config: settings to start from (default: :attr:`generation_config`, else transformers'
+                defaults); special ids left None come from the model config.
+            generator: ``tf.random.Generator`` the sampling draws come from, for reproducible draws
                 (default: the global generator).
-            token_type_ids: ``[B, L]`` prompt token types; new tokens get type 0.
+            token_type_ids: ``[B, L]`` prompt token types; new tokens get type 0, or with ``config.unilm``
+                (RoFormer-Sim: the prompt, encoded bidirectionally once, is the source segment) type 1, the target
+                segment of the UniLM rule.
+            **kwargs: settings that override ``generation_config`` (e.g. ``max_new_tokens=8, num_beams=4``).
 
         Returns:
-            ``[B, L + n]`` int64: the prompts followed by the new tokens (``n <= max_new_tokens``). Right-padded
-            prompts are returned left-aligned (padding first) so every row continues right after its own text.
+            ``[B * num_return_sequences, L + n]`` int64: the prompts followed by the new tokens; after a row's
+            end-of-sequence id, ``pad_token_id``. Right-padded prompts are returned left-aligned (padding first)
+            so every row continues right after its own text.
         """
-        eos_ids, pad_token_id = check_generate_args(
-            self.config, max_new_tokens, do_sample, temperature, top_k, top_p, eos_token_id, pad_token_id
+        plan = plan_generation(
+            self.config, generation_config or self.generation_config, kwargs, input_ids, attention_mask, token_type_ids
         )
-        ids, mask, types = prepare_prompts(self.config, input_ids, attention_mask, token_type_ids, pad_token_id)
-        if max_new_tokens == 0:
+        source = generator if generator is not None else tf.random.get_global_generator()
+        if plan.uses_host_loop:
+            return tf.constant(decode_on_host(plan, _Decoder(self, source)))
+        ids, settings = plan.input_ids, plan.settings
+        if plan.max_new_tokens == 0:
             return tf.constant(ids)
-        if do_sample:
-            source = generator if generator is not None else tf.random.get_global_generator()
-            seed = source.make_seeds(1)[:, 0]
-        else:
-            seed = tf.zeros([2], tf.int64)
+        seed = source.make_seeds(1)[:, 0] if settings.do_sample else tf.zeros([2], tf.int64)
         compiled = _COMPILED.get(self)
         if compiled is None:
             compiled = _COMPILED[self] = tf.function(self._decode_loop, jit_compile=True)
+        types = plan.token_type_ids
         sequences, steps = compiled(
             tf.constant(ids),
-            tf.constant(mask),
+            tf.constant(plan.attention_mask),
             None if types is None else tf.constant(types),
             seed,
-            max_new_tokens=max_new_tokens,
-            do_sample=bool(do_sample),
-            temperature=float(temperature),
-            top_k=int(top_k or 0),
-            top_p=1.0 if top_p is None else float(top_p),
-            eos_ids=tuple(eos_ids),
-            pad_token_id=pad_token_id,
+            max_new_tokens=plan.max_new_tokens,
+            do_sample=bool(settings.do_sample),
+            temperature=float(settings.temperature),
+            top_k=int(settings.top_k or 0),
+            top_p=1.0 if settings.top_p is None else float(settings.top_p),
+            eos_ids=plan.eos_ids,
+            pad_token_id=plan.pad_token_id,
         )
         return sequences[:, : ids.shape[1] + int(steps)]
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Path:
+        """The model's ``save_pretrained``, plus ``generation_config.json`` when :attr:`generation_config` is set."""
+        path = super().save_pretrained(save_directory, *args, **kwargs)
+        if self.generation_config is not None:
+            self.generation_config.save_pretrained(save_directory)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, pretrained_path: str | os.PathLike, *args: Any, **kwargs: Any):
+        """The model's ``from_pretrained``; a ``generation_config.json`` there becomes :attr:`generation_config`."""
+        model = super().from_pretrained(pretrained_path, *args, **kwargs)
+        model.generation_config = load_generation_config(pretrained_path)
+        return model
 
     def _decode_loop(
         self,
@@ -128,7 +165,7 @@ class TFGenerationMixin:
         past = tuple(
             (tf.zeros(buffer_shape, dtype), tf.zeros(buffer_shape, dtype)) for _ in range(config.num_hidden_layers)
         )
-        # future positions are hidden by the causal mask, so the mask can already cover them
+        # future positions are hidden by the causal (or UniLM) rule, so the mask can already cover them
         full_mask = tf.concat([attention_mask, tf.ones((batch, max_new_tokens), attention_mask.dtype)], axis=1)
         out = self(
             input_ids,
@@ -170,6 +207,7 @@ class TFGenerationMixin:
                 out = self(
                     next_ids[:, None],
                     attention_mask=full_mask,
+                    token_type_ids=_new_token_types(config, next_ids[:, None]),
                     past_key_values=past,
                     use_cache=True,
                     cache_index=length + step,
@@ -192,3 +230,64 @@ class TFGenerationMixin:
             ),
         )
         return sequences, step
+
+    def _host_step(
+        self, next_ids: tf.Tensor, attention_mask: tf.Tensor, past: tuple, cache_index: tf.Tensor, order: tf.Tensor
+    ) -> tuple[tf.Tensor, tuple]:
+        """One token per row ``[N, 1]`` after gathering the cache rows by ``order [N]``: ``(logits [N, V], cache)``."""
+        past = tuple(tuple(tf.gather(t, order) for t in layer) for layer in past)
+        out = self(
+            next_ids,
+            attention_mask=attention_mask,
+            token_type_ids=_new_token_types(self.config, next_ids),
+            past_key_values=past,
+            use_cache=True,
+            cache_index=cache_index,
+            training=False,
+        )
+        return tf.cast(out.logits[:, -1], tf.float32), tuple(tuple(layer) for layer in out.past_key_values)
+
+
+class _Decoder:
+    """The TensorFlow side of :func:`roformer_core.decoding.decode_on_host`: fixed-size cache buffers
+    ``[N, H, C, D]`` written at ``cache_index`` (one compiled step serves every token), rows gathered by beam index,
+    draws from a ``tf.random.Generator``."""
+
+    def __init__(self, model: tf.keras.Model, generator: tf.random.Generator) -> None:
+        self.model, self.generator = model, generator
+        self.step = _STEPS.get(model)
+        if self.step is None:
+            self.step = _STEPS[model] = tf.function(model._host_step, jit_compile=True)
+
+    def prefill(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None, capacity: int
+    ) -> np.ndarray:
+        config, (batch, length) = self.model.config, input_ids.shape
+        shape = (batch, config.num_attention_heads, capacity, config.head_dim)
+        dtype = self.model.compute_dtype
+        self.past = tuple((tf.zeros(shape, dtype), tf.zeros(shape, dtype)) for _ in range(config.num_hidden_layers))
+        # positions not filled yet are hidden by the causal (or UniLM) rule, so the mask can already cover them
+        self.mask = tf.constant(np.pad(attention_mask, ((0, 0), (0, capacity - length)), constant_values=1))
+        self.index = length
+        out = self.model(
+            tf.constant(input_ids),
+            attention_mask=self.mask,
+            token_type_ids=None if token_type_ids is None else tf.constant(token_type_ids),
+            past_key_values=self.past,
+            use_cache=True,
+            cache_index=tf.constant(0, tf.int32),
+            training=False,
+        )
+        self.past = tuple(tuple(layer) for layer in out.past_key_values)
+        return np.asarray(out.logits[:, -1], np.float32)
+
+    def extend(self, next_ids: np.ndarray, beam_order: np.ndarray | None) -> np.ndarray:
+        order = np.arange(len(next_ids)) if beam_order is None else beam_order
+        logits, self.past = self.step(
+            tf.constant(next_ids[:, None]), self.mask, self.past, tf.constant(self.index, tf.int32), tf.constant(order)
+        )
+        self.index += 1
+        return np.asarray(logits, np.float32)
+
+    def uniform(self, shape: tuple[int, ...]) -> np.ndarray:
+        return self.generator.uniform(shape, dtype=tf.float64).numpy()

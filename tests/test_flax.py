@@ -70,7 +70,7 @@ def test_bfloat16_computes_in_bf16_with_float32_params_and_table() -> None:
     fp32 = roformer_flax.FlaxRoFormerForMaskedLM.from_state_dict(config, state)
     bf16 = roformer_flax.FlaxRoFormerForMaskedLM.from_state_dict(config, state, dtype=jnp.bfloat16)
     assert {x.dtype for x in jax.tree_util.tree_leaves(bf16.params)} == {jnp.dtype(jnp.float32)}
-    table = roformer_flax.modeling.rotary_table(9, config.head_dim)
+    table = roformer_flax.layers.rotary_table(9, config.head_dim)
     assert table.dtype == jnp.float32
     inputs = _inputs(config)
     low = bf16(**inputs, output_hidden_states=True)
@@ -347,7 +347,7 @@ def test_loads_pytorch_model_bin(tmp_path) -> None:
 
 def test_activation_table_is_the_cores() -> None:
     from roformer_core.activations import ACTIVATIONS as SPEC
-    from roformer_flax.modeling import ACTIVATIONS
+    from roformer_flax.layers import ACTIVATIONS
 
     assert set(ACTIVATIONS) == set(SPEC)
     x = np.linspace(-6, 6, 101)

@@ -268,6 +268,20 @@ def test_missing_files_are_reported(backend: str, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("backend", backend_params())
+def test_weights_that_carry_their_config_load_without_config_json(backend: str, tmp_path) -> None:
+    """What transformers.Trainer.save_model / accelerate's save_model write for our PyTorch models: the state dict
+    alone, the config inside it under CONFIG_STATE_KEY. Every framework loads it with no config.json."""
+    from roformer_core.checkpoint import CONFIG_STATE_KEY, config_state, write_safetensors
+
+    be = load_backend(backend)
+    config, state, inputs, expected = case_setup("basic", "masked_lm")
+    write_safetensors(tmp_path / "model.safetensors", {**state, CONFIG_STATE_KEY: config_state(config)})
+    model = be.from_pretrained("masked_lm", tmp_path)
+    assert model.config == config
+    np.testing.assert_allclose(be.run(model, inputs)["logits"], expected["logits"], atol=ATOL["float32"], rtol=0)
+
+
+@pytest.mark.parametrize("backend", backend_params())
 @pytest.mark.parametrize("case_name, head", [("embedding_project_rotary_value", "model"), ("basic", "masked_lm")])
 def test_inputs_embeds_equal_input_ids(backend: str, case_name: str, head: str) -> None:
     """Looking the ids up by hand and passing ``inputs_embeds`` gives the reference's outputs for the ids."""

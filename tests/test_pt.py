@@ -120,11 +120,11 @@ def test_torch_compile_matches_eager() -> None:
 
 
 def test_gradient_checkpointing_gives_the_same_gradients(monkeypatch) -> None:
-    import roformer_pt.modeling as modeling
+    import roformer_pt.layers as layers
 
     calls = []
-    real_checkpoint = modeling.checkpoint
-    monkeypatch.setattr(modeling, "checkpoint", lambda *a, **k: calls.append(1) or real_checkpoint(*a, **k))
+    real_checkpoint = layers.checkpoint
+    monkeypatch.setattr(layers, "checkpoint", lambda *a, **k: calls.append(1) or real_checkpoint(*a, **k))
     model, inputs, _ = basic()
     model.train()
     for module in model.modules():  # determinism: no dropout

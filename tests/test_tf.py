@@ -92,7 +92,7 @@ def test_rotary_table_is_not_a_weight() -> None:
 
 def test_activations_match_the_core_spec() -> None:
     from roformer_core.activations import ACTIVATIONS as SPEC
-    from roformer_tf.modeling import ACTIVATIONS
+    from roformer_tf.layers import ACTIVATIONS
 
     assert set(ACTIVATIONS) == set(SPEC)
     x = np.linspace(-6.0, 6.0, 97)
@@ -360,7 +360,7 @@ def test_keras_fit_refuses_bad_labels_under_xla(form: str) -> None:
 def test_long_sequence_attention_path_matches_explicit_path(
     is_decoder: bool, length: int, blocks: tuple[int, int]
 ) -> None:
-    from roformer_tf.modeling import _attention_blocks
+    from roformer_tf.layers import _attention_blocks
 
     model = _model("TFRoFormerModel", is_decoder=is_decoder)
     ids = _ids(4, length)
@@ -380,7 +380,7 @@ def test_long_sequence_attention_path_matches_explicit_path(
 def test_blocked_attention_ignores_huge_scores_of_masked_keys() -> None:
     """The blocks take row maxima before adding the padding bias; masked keys whose raw scores dwarf every kept
     one (here by ~1e4) must still get weight 0 without the kept weights underflowing to 0/0."""
-    from roformer_tf.modeling import _attend_in_blocks
+    from roformer_tf.layers import _attend_in_blocks
 
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((3, 4, 256, 16)).astype(np.float32) for _ in range(3))
@@ -402,7 +402,7 @@ def test_blocked_attention_ignores_huge_scores_of_masked_keys() -> None:
 
 
 def test_attention_block_choice() -> None:
-    from roformer_tf.modeling import _attention_blocks
+    from roformer_tf.layers import _attention_blocks
 
     def blocks(batch: int, heads: int, queries: int, keys: int):
         return _attention_blocks(tf.TensorShape((batch, heads, queries, 64)), tf.TensorShape((batch, heads, keys, 64)))
@@ -417,7 +417,7 @@ def test_attention_block_choice() -> None:
 
 def test_rotary_rows_equal_the_core_table_far_out() -> None:
     from roformer_core.rotary import sinusoidal_table
-    from roformer_tf.modeling import TFRoFormerSinusoidalPositionalEmbedding
+    from roformer_tf.layers import TFRoFormerSinusoidalPositionalEmbedding
 
     sin_pos, cos_pos = TFRoFormerSinusoidalPositionalEmbedding(128).call(0, 200_000)
     table = sinusoidal_table(200_000, 128)

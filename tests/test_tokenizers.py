@@ -298,7 +298,7 @@ def test_bad_arguments_raise_clear_errors(tokenizer: Any, vocab_file: str, tmp_p
         tokenizer("中 中 中", truncation="only_second", max_length=3)
     with pytest.raises(ValueError, match="cannot reach max_length"):
         tokenizer("中", "国 国 国", truncation="only_first", max_length=5)
-    with pytest.raises(TypeError, match="unexpected keyword"):
+    with pytest.raises(TypeError, match="list of words"):
         tokenizer("a", is_split_into_words=True)
     with pytest.raises(TypeError, match="batch_decode"):
         tokenizer.decode([[1, 2]])
