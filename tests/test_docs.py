@@ -17,6 +17,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
+@pytest.mark.slow  # over 10 s (subprocesses, XLA compiles, whole docs pages): CI runs it, -m 'not slow' skips it
 @pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
 def test_examples_run(path: Path, tmp_path, monkeypatch) -> None:
     blocks = [b for b in BLOCK.findall(path.read_text(encoding="utf-8")) if not b.startswith("# not run")]

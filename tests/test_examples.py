@@ -34,6 +34,7 @@ def _run_example(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.
     return result
 
 
+@pytest.mark.slow  # over 10 s (subprocesses, XLA compiles, whole docs pages): CI runs it, -m 'not slow' skips it
 def test_flax_pmap_mlm_clamps_warmup_resumes_history_and_writes_only_its_output_dir(tmp_path: Path) -> None:
     pytest.importorskip("flax")
     pytest.importorskip("optax")

@@ -281,6 +281,7 @@ def test_accumulated_step_with_a_micro_batch_without_targets() -> None:
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow  # over 10 s (subprocesses, XLA compiles, whole docs pages): CI runs it, -m 'not slow' skips it
 def test_pmap_step_equals_single_device_and_resume_continues_the_curve() -> None:
     """8 devices x 2 examples == 1 device x 16 (loss and updated parameters); resuming repeats the loss curve."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
@@ -313,6 +314,7 @@ def test_blocked_attention_matches_the_numpy_oracle_on_long_inputs(is_decoder: b
     np.testing.assert_allclose(explicit, want, atol=ATOL["float32"], rtol=0)
 
 
+@pytest.mark.slow  # over 10 s (subprocesses, XLA compiles, whole docs pages): CI runs it, -m 'not slow' skips it
 def test_example_pretrains_and_resumes(tmp_path) -> None:
     """examples/flax_pmap_mlm.py runs on a text file with our tokenizer, saves, and resumes the same curve."""
     import importlib.util

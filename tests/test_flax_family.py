@@ -247,6 +247,7 @@ def test_sim_top_p_sampling_with_padded_prompts_stays_in_the_nucleus() -> None:
     np.testing.assert_array_equal(narrow[:, PROMPTS.shape[1] :], greedy_logits.argmax(-1))
 
 
+@pytest.mark.slow  # over 10 s (subprocesses, XLA compiles, whole docs pages): CI runs it, -m 'not slow' skips it
 def test_pmap_example_pretrains_a_tiny_v2_on_two_devices(tmp_path: Path) -> None:
     """``examples/flax_pmap_mlm.py --variant v2`` as a user runs it, on 2 host devices: the loss goes down and the
     checkpoint it writes is a V2 one (no biases, no norm weights) that loads back."""

@@ -53,6 +53,7 @@ LAYOUTS = [
 ]
 
 
+@pytest.mark.slow  # over 10 s (subprocesses, XLA compiles, whole docs pages): CI runs it, -m 'not slow' skips it
 @pytest.mark.parametrize("framework, case_name, head", LAYOUTS)
 def test_reference_native_layout_round_trip(framework: str, case_name: str, head: str, tmp_path) -> None:
     config, state, inputs, expected = case_setup(case_name, head)

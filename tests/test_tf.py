@@ -166,6 +166,7 @@ def test_mixed_precision_training(policy: str) -> None:
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow  # over 10 s (subprocesses, XLA compiles, whole docs pages): CI runs it, -m 'not slow' skips it
 def test_fit_under_mirrored_strategy_on_two_cpus() -> None:
     # logical devices must be configured before TensorFlow starts: a fresh process
     result = _run_python(

@@ -281,6 +281,7 @@ def test_summary_shows_output_shapes(cls_name: str, rows: dict[str, str]) -> Non
     model(_inputs(cls_name))
 
 
+@pytest.mark.slow  # over 10 s (subprocesses, XLA compiles, whole docs pages): CI runs it, -m 'not slow' skips it
 def test_xla_fit_logs_no_ignored_asserts() -> None:
     code = """
         import numpy as np, keras, tensorflow as tf
