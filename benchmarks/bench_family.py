@@ -27,8 +27,8 @@ so that background load hits all alike. ``tok/s`` is the median over turns; ``sp
 JunnYu's time over ours (>= 1.5 is the target). ``max |diff|`` is the largest difference of the outputs from
 JunnYu's (from the first of ours that ran when JunnYu's environment is missing). ``peak MiB`` (PyTorch workers, as
 in bench_pt.py) is the resident set's peak during one extra forward minus the resident set before it: activations
-and workspace, not the weights. A port that refuses the variant (``NotImplementedError``) is reported as "not
-implemented yet" and the others still run.
+and workspace, not the weights. A worker that dies is reported as "failed" with its last error line, and the others
+still run.
 """
 
 from __future__ import annotations
@@ -173,17 +173,13 @@ def _worker(impl: str, work: Path) -> None:
     """Load the checkpoint in ``impl``, warm up, save the outputs, then serve timing commands from stdin."""
     inputs = dict(np.load(work / "inputs.npz"))
     checkpoint = str(work / "checkpoint")
-    try:
-        if impl in (REFERENCE, "pt"):
-            forward = _torch_forward(impl, checkpoint, inputs)
-        elif impl == "tf":
-            forward = _tf_forward(checkpoint, inputs)
-        else:
-            forward = _flax_forward(checkpoint, inputs)
-        outputs = forward()  # compiles (XLA) and warms up
-    except NotImplementedError as err:  # a port that does not implement the variant yet
-        _reply("unsupported", " ".join(str(err).split()))
-        return
+    if impl in (REFERENCE, "pt"):
+        forward = _torch_forward(impl, checkpoint, inputs)
+    elif impl == "tf":
+        forward = _tf_forward(checkpoint, inputs)
+    else:
+        forward = _flax_forward(checkpoint, inputs)
+    outputs = forward()  # compiles (XLA) and warms up
     np.savez(work / f"out_{impl}.npz", **outputs)
     _reply("ready")
     for line in sys.stdin:
@@ -321,9 +317,6 @@ def _bench_shape(work: Path, impls: dict[str, str], variant: str, batch: int, le
     against = REFERENCE if REFERENCE in ready else next(iter(ready), None)
     shape = f"{batch}x{length}"
     for impl, worker in workers.items():
-        if worker.status == "unsupported":
-            print(f"{shape:>8} {impl:>7}  not implemented yet: {worker.detail}")
-            continue
         if worker.status != "ready":
             print(f"{shape:>8} {impl:>7}  failed: {worker.detail}")
             continue

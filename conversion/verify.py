@@ -20,8 +20,6 @@ from roformer_core.heads import HeadSpec
 from roformer_core.schema import resolve_checkpoint
 from roformer_core.tokenization import VOCAB_FILE
 
-from .original import member_name
-
 SAMPLE_CHECKPOINT = Path(__file__).resolve().parent / "sample"
 TOLERANCE = 1e-5
 SENTENCES = (
@@ -31,8 +29,6 @@ SENTENCES = (
     "RoFormer uses rotary position embeddings.",
 )
 FRAMEWORKS = {"pt": ("roformer_pt", ""), "tf": ("roformer_tf", "TF"), "flax": ("roformer_flax", "Flax")}
-#: How a row starts whose framework's port does not implement the checkpoint's member of the family yet.
-SKIPPED = "skipped: "
 #: Forward passes before timing (compilation, allocator and thread-pool warm-up), then timed passes (median).
 WARMUP_RUNS = 2
 TIMED_RUNS = 5
@@ -68,19 +64,9 @@ class Report:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def _member(config: RoFormerConfig) -> str:
-    """The family member a config describes, for the table (``"RoFormer-V2"``, ``"RoFormer-Sim"``, ...)."""
-    if config.norm_type == "rms_norm":
-        return member_name("v2")
-    if config.unilm or config.add_pooling_layer:
-        return member_name("sim")
-    return member_name("gpt" if config.is_decoder else "v1")
-
-
 def _skipped(row: Row) -> bool:
-    """Whether a row did not run for a reason that is no failure: the framework is not installed, or its port does
-    not implement the checkpoint's member of the family yet."""
-    return row.error is not None and row.error.startswith(("not installed", SKIPPED))
+    """Whether a row did not run for a reason that is no failure: the framework is not installed."""
+    return row.error is not None and row.error.startswith("not installed")
 
 
 def check_frameworks(names: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -232,10 +218,6 @@ def verify(directory: str | os.PathLike | None = None, frameworks: str | tuple[s
                 continue
             try:
                 got, seconds = runner(head_config.copy(), weights, inputs)
-            except NotImplementedError:  # a port that does not build this member of the family yet
-                error = f"{SKIPPED}{framework} does not implement {_member(config)} yet"
-                report.rows.append(Row(head.name, framework, None, None, error))
-                continue
             except Exception as err:  # a failing framework is reported in the table, not a crash
                 error = f"{type(err).__name__}: {err}".splitlines()[0]
                 report.rows.append(Row(head.name, framework, None, None, error))
@@ -273,7 +255,7 @@ def format_report(report: Report) -> str:
         if head in report.new_head_weights:
             parts.append(f"  new head weights ({report.new_head_weights[head]} tensors not in the checkpoint)")
         lines.append(f"{head:<26}" + "".join(parts))
-    notes = sorted({r.error if r.error.startswith(SKIPPED) else f"{r.framework}: {r.error}" for r in rows if r.error})
+    notes = sorted({f"{r.framework}: {r.error}" for r in rows if r.error})
     return "\n".join(lines + ([""] + notes if notes else []))
 
 

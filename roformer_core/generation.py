@@ -181,6 +181,30 @@ def load_generation_config(directory: str | os.PathLike) -> GenerationConfig | N
     return GenerationConfig.from_pretrained(path) if path.is_file() else None
 
 
+class GenerationConfigMixin:
+    """The framework-free part of every port's generation mixin: the default settings of ``generate()``, read from
+    and written to the checkpoint's ``generation_config.json`` around the model's own ``from_pretrained`` /
+    ``save_pretrained``."""
+
+    #: default settings of ``generate()`` (None: transformers' defaults)
+    generation_config: GenerationConfig | None = None
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Path:
+        """The model's ``save_pretrained``, plus ``generation_config.json`` when :attr:`generation_config` is set
+        (on the main process only, when the model's ``save_pretrained`` takes ``is_main_process``)."""
+        path = super().save_pretrained(save_directory, *args, **kwargs)
+        if self.generation_config is not None and kwargs.get("is_main_process", True):
+            self.generation_config.save_pretrained(save_directory)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, pretrained_path: str | os.PathLike, *args: Any, **kwargs: Any):
+        """The model's ``from_pretrained``; a ``generation_config.json`` there becomes :attr:`generation_config`."""
+        model = super().from_pretrained(pretrained_path, *args, **kwargs)
+        model.generation_config = load_generation_config(pretrained_path)
+        return model
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 

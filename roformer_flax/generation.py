@@ -4,9 +4,7 @@ per token over the same fixed-size cache, reordered by beam index."""
 
 from __future__ import annotations
 
-import os
 import weakref
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -16,8 +14,8 @@ import numpy as np
 from roformer_core.decoding import decode_on_host
 from roformer_core.generation import (
     GenerationConfig,
+    GenerationConfigMixin,
     generated_token_type,
-    load_generation_config,
     plan_generation,
 )
 
@@ -46,11 +44,8 @@ def _filter_top_p(scores: jax.Array, top_p: float) -> jax.Array:
     return jnp.where(remove, -jnp.inf, scores)
 
 
-class FlaxGenerationMixin:
+class FlaxGenerationMixin(GenerationConfigMixin):
     """``generate()`` for :class:`~roformer_flax.FlaxRoFormerForCausalLM`, and its ``generation_config.json``."""
-
-    # default settings of generate(); read from / written to the checkpoint's generation_config.json
-    generation_config: GenerationConfig | None = None
 
     def generate(
         self,
@@ -123,20 +118,6 @@ class FlaxGenerationMixin:
             pad_token_id=plan.pad_token_id,
         )
         return np.asarray(sequences)[:, : ids.shape[1] + int(steps)].astype(np.int64)
-
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Path:
-        """The model's ``save_pretrained``, plus ``generation_config.json`` when :attr:`generation_config` is set."""
-        path = super().save_pretrained(save_directory, *args, **kwargs)
-        if self.generation_config is not None:
-            self.generation_config.save_pretrained(save_directory)
-        return path
-
-    @classmethod
-    def from_pretrained(cls, pretrained_path: str | os.PathLike, *args: Any, **kwargs: Any):
-        """The model's ``from_pretrained``; a ``generation_config.json`` there becomes :attr:`generation_config`."""
-        model = super().from_pretrained(pretrained_path, *args, **kwargs)
-        model.generation_config = load_generation_config(pretrained_path)
-        return model
 
     def _generate_loop(
         self,

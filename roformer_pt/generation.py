@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,9 +11,9 @@ import torch
 from roformer_core.decoding import decode_on_host
 from roformer_core.generation import (
     GenerationConfig,
+    GenerationConfigMixin,
     GenerationPlan,
     generated_token_type,
-    load_generation_config,
     plan_generation,
 )
 
@@ -44,11 +42,8 @@ def _new_token_types(config: Any, step_ids: torch.Tensor) -> torch.Tensor | None
     return torch.full_like(step_ids, kind) if kind else None
 
 
-class GenerationMixin:
+class GenerationMixin(GenerationConfigMixin):
     """``generate()`` for :class:`RoFormerForCausalLM`, and its ``generation_config.json``."""
-
-    # default settings of generate(); read from / written to the checkpoint's generation_config.json
-    generation_config: GenerationConfig | None = None
 
     @torch.no_grad()
     def generate(
@@ -138,20 +133,6 @@ class GenerationMixin:
             step_ids = next_ids[:, None]
             step_types = _new_token_types(self.config, step_ids)
         return sequences
-
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Path:
-        """The model's ``save_pretrained``, plus ``generation_config.json`` when :attr:`generation_config` is set."""
-        path = super().save_pretrained(save_directory, *args, **kwargs)
-        if self.generation_config is not None and kwargs.get("is_main_process", True):
-            self.generation_config.save_pretrained(save_directory)
-        return path
-
-    @classmethod
-    def from_pretrained(cls, pretrained_path: str | os.PathLike, *args: Any, **kwargs: Any):
-        """The model's ``from_pretrained``; a ``generation_config.json`` there becomes :attr:`generation_config`."""
-        model = super().from_pretrained(pretrained_path, *args, **kwargs)
-        model.generation_config = load_generation_config(pretrained_path)
-        return model
 
 
 class _Decoder:

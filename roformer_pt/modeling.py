@@ -133,7 +133,8 @@ def _fill_tied_copies(model: RoFormerPreTrainedModel, state: dict[str, Any], pre
         if prefix + copy not in state and prefix + source in state:
             state[prefix + copy] = state[prefix + source]
     # a state dict without the config (the reference's, or one saved before) still loads with strict=True
-    state.setdefault(prefix + CONFIG_STATE_KEY, model.get_extra_state())
+    if prefix + CONFIG_STATE_KEY not in state:
+        state[prefix + CONFIG_STATE_KEY] = model.get_extra_state()
 
 
 def _retie(model: RoFormerPreTrainedModel, _incompatible_keys: Any) -> None:

@@ -81,6 +81,25 @@ def oracle_run(config: RoFormerConfig, params: dict, data: dict, variant: str, z
     return out
 
 
+# ---- shared by the ports' generation tests (brute force over the numpy oracle) ----------------------------------
+
+# prompts padded on the left and on the right; the unpadded prompts are PROMPTS[row][PROMPT_MASKS[row] > 0]
+PROMPTS = np.array([[0, 0, 2, 14, 9, 3], [2, 21, 7, 30, 3, 0]])
+PROMPT_MASKS = (PROMPTS != 0).astype(np.int64)
+
+
+def unilm_log_probs(config, params, prompt: np.ndarray, continuations: np.ndarray) -> np.ndarray:
+    """float64 log-probabilities ``[N, n + 1, V]`` of the next token after ``prompt + continuations[:, :k]``, for
+    every ``k <= n``, from one full UniLM pass per row (prompt: type 0, continuation: type 1)."""
+    rows, new = continuations.shape
+    ids = np.concatenate([np.repeat(prompt[None], rows, 0), continuations], axis=1)
+    types = np.concatenate([np.zeros((rows, len(prompt)), np.int64), np.ones((rows, new), np.int64)], axis=1)
+    logits = forward(config, params, "causal_lm", input_ids=ids, token_type_ids=types)["logits"]
+    logits = logits[:, len(prompt) - 1 :]
+    shifted = logits - logits.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
 # ---- numpy oracle vs bert4keras and JunnYu ----------------------------------------------------------------------
 
 

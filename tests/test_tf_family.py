@@ -23,6 +23,7 @@ from roformer_core.variants import variant_config  # noqa: E402
 from roformer_tf import TFRoFormerForMaskedLM, TFRoFormerModel  # noqa: E402
 from roformer_tf.layers import _attention_blocks, unilm_keep  # noqa: E402
 
+from .test_family_core import PROMPT_MASKS, PROMPTS, unilm_log_probs  # noqa: E402
 from .tolerances import ATOL  # noqa: E402
 
 SIZES = {
@@ -218,22 +219,6 @@ def test_model_add_pooling_layer_overrides_the_config(tmp_path) -> None:
 
 # ---- generation ------------------------------------------------------------------------------------------------
 
-# prompts padded on the left and on the right; the unpadded prompts are PROMPTS[row][PROMPT_MASKS[row] > 0]
-PROMPTS = np.array([[0, 0, 2, 14, 9, 3], [2, 21, 7, 30, 3, 0]])
-PROMPT_MASKS = (PROMPTS != 0).astype(np.int64)
-
-
-def _log_probs(config, params, prompt: np.ndarray, continuations: np.ndarray) -> np.ndarray:
-    """float64 log-probabilities ``[N, n + 1, V]`` of the next token after ``prompt + continuations[:, :k]``, for
-    every ``k <= n``, from one full UniLM pass per row (prompt: type 0, continuation: type 1)."""
-    rows, new = continuations.shape
-    ids = np.concatenate([np.repeat(prompt[None], rows, 0), continuations], axis=1)
-    types = np.concatenate([np.zeros((rows, len(prompt)), np.int64), np.ones((rows, new), np.int64)], axis=1)
-    logits = numpy_model.forward(config, params, "causal_lm", input_ids=ids, token_type_ids=types)["logits"]
-    logits = logits[:, len(prompt) - 1 :]
-    shifted = logits - logits.max(-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-
 
 def test_beam_search_on_sim_finds_the_best_continuation_of_padded_prompts() -> None:
     """With as many beams as tokens, beam search over two steps is exhaustive: each padded prompt's result is the
@@ -244,8 +229,8 @@ def test_beam_search_on_sim_finds_the_best_continuation_of_padded_prompts() -> N
     assert sequences.shape == (2, PROMPTS.shape[1] + 2)
     for row in range(2):
         prompt = PROMPTS[row][PROMPT_MASKS[row] > 0]
-        first = _log_probs(config, params, prompt, np.zeros((1, 0), np.int64))[0, 0]  # [V]
-        second = _log_probs(config, params, prompt, np.arange(vocab)[:, None])[:, 1]  # [V, V]
+        first = unilm_log_probs(config, params, prompt, np.zeros((1, 0), np.int64))[0, 0]  # [V]
+        second = unilm_log_probs(config, params, prompt, np.arange(vocab)[:, None])[:, 1]  # [V, V]
         best = np.unravel_index(np.argmax(first[:, None] + second), (vocab, vocab))
         np.testing.assert_array_equal(sequences[row, -2:], best)
         np.testing.assert_array_equal(sequences[row, : PROMPTS.shape[1]][-len(prompt) :], prompt)
@@ -267,7 +252,7 @@ def test_top_p_sampling_on_sim_draws_from_the_nucleus_of_padded_prompts() -> Non
     for row in range(2):
         prompt = PROMPTS[row][PROMPT_MASKS[row] > 0]
         new = sequences[row, PROMPTS.shape[1] :]
-        scores = _log_probs(config, params, prompt, new[None])[0] / settings["temperature"]  # [n, V]
+        scores = unilm_log_probs(config, params, prompt, new[None])[0] / settings["temperature"]  # [n, V]
         for step, token in enumerate(new):
             probs = np.exp(scores[step] - scores[step].max())
             probs /= probs.sum()
