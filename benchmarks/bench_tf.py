@@ -1,13 +1,27 @@
-"""Forward-pass throughput of roformer_tf vs the reference TF model (transformers 4.57.6 + tf-keras), both under XLA.
+"""Throughput of roformer_tf vs the reference TF model (transformers 4.57.6 + tf-keras): forward under XLA, a
+training step under ``fit``, and inference at each model's best execution mode.
 
 Usage::
 
-    python benchmarks/bench_tf.py                   # both shapes
+    python benchmarks/bench_tf.py                   # forward under XLA, both shapes
     python benchmarks/bench_tf.py --shapes 4x512 --repeats 15
+    python benchmarks/bench_tf.py --task train      # one training step, 8x128 and 2x512
+    python benchmarks/bench_tf.py --task infer      # inference at the best of eager / tf.function / XLA, 4x512
 
-The base config (12 layers, hidden 768, 12 heads, vocab 50000; ``max_position_embeddings`` raised to cover the
-longest sequence, since the reference cannot run past its table), random weights, fp32, the bare model, inputs
-``input_ids`` and an all-ones ``attention_mask``; a forward is ``tf.function(jit_compile=True)``.
+``--task train``: the base config with a sequence-classification head (labels ``[B]``), one optimizer step of
+``fit`` (forward, backward, AdamW update with weight decay 0.01 on every weight in both, learning rate 1e-5) on
+``input_ids`` / ``attention_mask`` / ``labels`` from a repeated ``tf.data`` batch, each model compiled by its own
+Keras with ``jit_compile=True`` (ours Keras 3, the reference Keras 2); a timed run is one ``fit`` of
+``--train_steps`` + 1 steps, timed from the end of its first step to the end of its last (so ``fit``'s set-up is
+left out), reported per step. ``--task infer``: the bare model's forward at 4x512 in each
+of three modes, eagerly, as ``tf.function`` (TensorFlow's graph executor, whose matmuls run on oneDNN) and as
+``tf.function(jit_compile=True)`` (XLA); ``ratio`` compares each model's fastest mode in each turn, and the table
+also shows every mode. No process-wide setting is changed for either model.
+
+Every task: the base config (12 layers, hidden 768, 12 heads, vocab 50000; ``max_position_embeddings`` raised to
+cover the longest sequence, since the reference cannot run past its table; ``--layers`` changes the depth), random
+weights, fp32, inputs ``input_ids`` and an all-ones ``attention_mask``. ``--task forward`` (the default): the bare
+model, a forward is ``tf.function(jit_compile=True)``.
 
 Each model lives in worker processes of its own (the reference needs ``TF_USE_LEGACY_KERAS=1``, i.e. Keras 2, which
 cannot share a process with Keras 3), ``--processes`` of them per model: on the 2-core development machine the
@@ -33,21 +47,31 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 BASE = {"vocab_size": 50000, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12}
 
 
-def _worker(which: str, batch: int, length: int) -> None:
-    """Build one model, compile and warm up its forward, then time one forward per ``run`` line on stdin."""
+def _worker(which: str, batch: int, length: int, layers: int, train_steps: int) -> None:
+    """Build one model, compile and warm up its forward or training step, then time one per ``run`` line on stdin.
+
+    ``which`` is ``floor``, or ``<model>`` (forward under XLA), ``<model>:train`` or ``<model>:<mode>`` with model
+    ``ours`` / ``reference`` and mode ``eager`` / ``graph`` / ``xla``.
+    """
     import numpy as np
     import tensorflow as tf
 
-    config = {**BASE, "max_position_embeddings": max(1536, length)}
+    config = {**BASE, "num_hidden_layers": layers, "max_position_embeddings": max(1536, length)}
     if which == "floor":
-        forward, args = _matmul_floor(batch, length)
-        _serve(forward, args)
+        _serve(_timed(*_matmul_floor(batch, length, layers)))
         return
-    if which == "ours":
+    model_name, _, mode = which.partition(":")
+    ids = tf.constant(np.random.default_rng(0).integers(1, BASE["vocab_size"], size=(batch, length)), tf.int32)
+    mask = tf.ones((batch, length), tf.int32)
+    if mode == "train":
+        _serve(_training_step(model_name, config, ids, mask, train_steps))
+        return
+    if model_name == "ours":
         from roformer_tf import RoFormerConfig, TFRoFormerModel
 
         model = TFRoFormerModel(RoFormerConfig(**config))
@@ -56,21 +80,54 @@ def _worker(which: str, batch: int, length: int) -> None:
 
         model = TFRoFormerModel(RoFormerConfig(**config))
 
-    @tf.function(jit_compile=True)
     def forward(ids, mask):
         return model(input_ids=ids, attention_mask=mask, training=False).last_hidden_state
 
-    ids = tf.constant(np.random.default_rng(0).integers(1, BASE["vocab_size"], size=(batch, length)), tf.int32)
-    mask = tf.ones((batch, length), tf.int32)
-    _serve(forward, (ids, mask))
+    if mode != "eager":
+        forward = tf.function(forward, jit_compile=mode in ("", "xla"))
+    _serve(_timed(forward, (ids, mask)))
 
 
-def _matmul_floor(batch: int, length: int):
+def _training_step(model_name: str, config: dict, ids, mask, steps: int) -> Callable[[], float]:
+    """A function running ``fit`` on a sequence classifier for ``steps + 1`` steps and returning the seconds per
+    step after the first (from the end of the first step to the end of the last: no ``fit`` set-up in it)."""
+    import tensorflow as tf
+
+    if model_name == "ours":
+        import keras
+
+        from roformer_tf import RoFormerConfig, TFRoFormerForSequenceClassification
+    else:
+        keras = tf.keras  # tf-keras (Keras 2) under TF_USE_LEGACY_KERAS=1, as transformers' TF models need
+        from transformers import RoFormerConfig, TFRoFormerForSequenceClassification
+    model = TFRoFormerForSequenceClassification(RoFormerConfig(**config, num_labels=2))
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=1e-5, weight_decay=0.01), jit_compile=True)
+    labels = tf.zeros((ids.shape[0],), tf.int32)
+    data = tf.data.Dataset.from_tensors({"input_ids": ids, "attention_mask": mask, "labels": labels}).repeat()
+
+    class StepEnds(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.ends = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            float(logs["loss"])  # waits for the step
+            self.ends.append(time.perf_counter())
+
+    ends = StepEnds()
+
+    def run() -> float:
+        model.fit(data, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[ends])
+        return (ends.ends[-1] - ends.ends[0]) / steps
+
+    return run
+
+
+def _matmul_floor(batch: int, length: int, layers: int):
     """An XLA function doing only the base model's matrix products for ``[batch, length]``, and its input."""
     import numpy as np
     import tensorflow as tf
 
-    hidden, heads, layers, inner = BASE["hidden_size"], BASE["num_attention_heads"], BASE["num_hidden_layers"], 3072
+    hidden, heads, inner = BASE["hidden_size"], BASE["num_attention_heads"], 3072
     head_dim, tokens = hidden // heads, batch * length
     rng = np.random.default_rng(0)
 
@@ -96,24 +153,34 @@ def _matmul_floor(batch: int, length: int):
     return forward, (tf.constant(rng.standard_normal((tokens, hidden)), tf.float32),)
 
 
-def _serve(forward, args) -> None:
-    """Warm ``forward`` up, then time one call per ``run`` line on stdin."""
-    for _ in range(2):
+def _timed(forward: Callable, args: tuple) -> Callable[[], float]:
+    """A function calling ``forward(*args)``, waiting for its result and returning the seconds it took."""
+
+    def run() -> float:
+        start = time.perf_counter()
         forward(*args).numpy()
+        return time.perf_counter() - start
+
+    return run
+
+
+def _serve(run: Callable[[], float]) -> None:
+    """Warm ``run`` up, then print the seconds of one ``run()`` per ``run`` line on stdin."""
+    for _ in range(2):
+        run()
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
             break
-        start = time.perf_counter()
-        forward(*args).numpy()
-        print(time.perf_counter() - start, flush=True)
+        print(run(), flush=True)
 
 
-def _start(which: str, batch: int, length: int) -> subprocess.Popen:
+def _start(which: str, batch: int, length: int, args: argparse.Namespace) -> subprocess.Popen:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    if which == "reference":
+    if which.startswith("reference"):
         env["TF_USE_LEGACY_KERAS"] = "1"
     cmd = [sys.executable, __file__, "--worker", which, "--shapes", f"{batch}x{length}"]
+    cmd += ["--layers", str(args.layers), "--train_steps", str(args.train_steps)]
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     if proc.stdout.readline().strip() != "ready":
         raise RuntimeError(f"the {which} worker failed for {batch}x{length}")
@@ -126,41 +193,98 @@ def _time_one(proc: subprocess.Popen) -> float:
     return float(proc.stdout.readline())
 
 
+def _time_turns(names: list[str], batch: int, length: int, args: argparse.Namespace) -> dict[str, list[list[float]]]:
+    """Per worker kind, per turn, one time per worker process: all workers started and warmed up first, then
+    every worker runs once per turn, ``args.repeats`` turns."""
+    workers: dict[str, list[subprocess.Popen]] = {name: [] for name in names}
+    try:
+        for _ in range(args.processes):
+            for name in names:
+                workers[name].append(_start(name, batch, length, args))
+        times: dict[str, list[list[float]]] = {name: [] for name in names}
+        for _ in range(args.repeats):
+            for name, procs in workers.items():
+                times[name].append([_time_one(proc) for proc in procs])
+        return times
+    finally:
+        for procs in workers.values():
+            for proc in procs:
+                proc.stdin.close()
+                proc.wait()
+
+
+def _median_rate(tokens: int, times: list[list[float]]) -> float:
+    return tokens / statistics.median(sum(times, []))
+
+
+def _ratio(ours: list[list[float]], reference: list[list[float]]) -> float:
+    """The median over turns of the reference's total time over ours."""
+    return statistics.median(sum(r) / sum(o) for o, r in zip(ours, reference))
+
+
+def _bench_forward(shapes, args) -> None:
+    print(f"{'shape':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'ratio':>6} {'floor tok/s':>12} {'ceiling':>8}")
+    for batch, length in shapes:
+        times = _time_turns(["reference", "ours", "floor"], batch, length, args)
+        ours, ref, floor = (_median_rate(batch * length, times[name]) for name in ("ours", "reference", "floor"))
+        ratio = _ratio(times["ours"], times["reference"])
+        ceiling = _ratio(times["floor"], times["reference"])
+        print(f"{batch}x{length:<6} {ours:11.1f} {ref:10.1f} {ratio:6.2f} {floor:12.1f} {ceiling:8.2f}", flush=True)
+
+
+def _bench_train(shapes, args) -> None:
+    print(f"{'shape':>8} {'ours ms/step':>13} {'ref ms/step':>12} {'ratio':>6}")
+    for batch, length in shapes:
+        times = _time_turns(["reference:train", "ours:train"], batch, length, args)
+        ours, ref = (1e3 * statistics.median(sum(times[f"{m}:train"], [])) for m in ("ours", "reference"))
+        ratio = _ratio(times["ours:train"], times["reference:train"])
+        print(f"{batch}x{length:<6} {ours:13.1f} {ref:12.1f} {ratio:6.2f}", flush=True)
+
+
+def _bench_infer(shapes, args) -> None:
+    modes = ("eager", "graph", "xla")
+    print(f"{'shape':>8} {'model':>10} " + " ".join(f"{m + ' tok/s':>12}" for m in modes) + f" {'best ratio':>11}")
+    for batch, length in shapes:
+        names = [f"{model}:{mode}" for model in ("reference", "ours") for mode in modes]
+        times = _time_turns(names, batch, length, args)
+        ratio = _ratio(_best_mode(times, "ours", modes), _best_mode(times, "reference", modes))
+        for model in ("reference", "ours"):
+            rates = " ".join(f"{_median_rate(batch * length, times[f'{model}:{m}']):12.1f}" for m in modes)
+            tail = f" {ratio:11.2f}" if model == "ours" else ""
+            print(f"{batch}x{length:<6} {model:>10} {rates}{tail}", flush=True)
+
+
+def _best_mode(times: dict[str, list[list[float]]], model: str, modes: tuple[str, ...]) -> list[list[float]]:
+    """Per turn, ``model``'s fastest mode's total time over its worker processes."""
+    turns = len(times[f"{model}:{modes[0]}"])
+    return [[min(sum(times[f"{model}:{mode}"][turn]) for mode in modes)] for turn in range(turns)]
+
+
+TASKS = {
+    "forward": (_bench_forward, "4x512,1x2048"),
+    "train": (_bench_train, "8x128,2x512"),
+    "infer": (_bench_infer, "4x512"),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", default="4x512,1x2048", help="comma-separated BATCHxLENGTH")
+    parser.add_argument("--task", choices=tuple(TASKS), default="forward", help="what to time (default forward)")
+    parser.add_argument(
+        "--shapes", help="comma-separated BATCHxLENGTH (default: 4x512,1x2048 forward, 8x128,2x512 train, 4x512 infer)"
+    )
     parser.add_argument("--repeats", type=int, default=9, help="timed turns per shape (default 9)")
-    parser.add_argument("--processes", type=int, default=3, help="worker processes per model (default 3)")
-    parser.add_argument("--worker", choices=("ours", "reference", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--processes", type=int, default=3, help="worker processes per model and mode (default 3)")
+    parser.add_argument("--train_steps", type=int, default=3, help="timed steps per training run (default 3)")
+    parser.add_argument("--layers", type=int, default=BASE["num_hidden_layers"], help="encoder layers (default 12)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    shapes = [tuple(int(n) for n in s.split("x")) for s in args.shapes.split(",")]
+    bench, default_shapes = TASKS[args.task]
+    shapes = [tuple(int(n) for n in s.split("x")) for s in (args.shapes or default_shapes).split(",")]
     if args.worker:
-        _worker(args.worker, *shapes[0])
+        _worker(args.worker, *shapes[0], args.layers, args.train_steps)
         return
-    header = f"{'shape':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'ratio':>6} {'floor tok/s':>12} {'ceiling':>8}"
-    print(header, flush=True)
-    names = ("reference", "ours", "floor")
-    for batch, length in shapes:
-        workers = {name: [] for name in names}
-        try:
-            for _ in range(args.processes):
-                for name in names:
-                    workers[name].append(_start(name, batch, length))
-            times = {name: [] for name in names}  # per turn: one time per worker
-            for _ in range(args.repeats):
-                turn = {name: [_time_one(proc) for proc in procs] for name, procs in workers.items()}
-                for name in names:
-                    times[name].append(turn[name])
-        finally:
-            for procs in workers.values():
-                for proc in procs:
-                    proc.stdin.close()
-                    proc.wait()
-        tokens = batch * length
-        ours, ref, floor = (tokens / statistics.median(sum(times[name], [])) for name in ("ours", "reference", "floor"))
-        ratio = statistics.median(sum(r) / sum(o) for o, r in zip(times["ours"], times["reference"]))
-        ceiling = statistics.median(sum(r) / sum(f) for f, r in zip(times["floor"], times["reference"]))
-        print(f"{batch}x{length:<6} {ours:11.1f} {ref:10.1f} {ratio:6.2f} {floor:12.1f} {ceiling:8.2f}", flush=True)
+    bench(shapes, args)
 
 
 if __name__ == "__main__":

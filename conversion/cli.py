@@ -1,4 +1,5 @@
-"""Command lines: ``roformer-convert`` and ``roformer`` (``roformer verify``, ``roformer convert``)."""
+"""Command lines: ``roformer-convert`` and ``roformer`` (``verify``, ``convert``, ``models``, ``export`` and the task
+commands ``fill-mask``, ``similarity``, ``embed`` of :mod:`roformer_tasks.cli`)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def _convert_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from .convert import DTYPES, TARGETS
     from .original import VARIANTS
 
-    parser.add_argument("src", help="source checkpoint directory")
+    parser.add_argument("src", help="source checkpoint directory, or a hub id (owner/name)")
     parser.add_argument("dst", help="destination directory (must not exist unless --force)")
     parser.add_argument("--to", required=True, choices=TARGETS, help="target framework layout")
     parser.add_argument("--dtype", choices=DTYPES, help="cast floating tensors (default: keep)")
@@ -147,6 +148,17 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _run_models(args: argparse.Namespace) -> int:
+    from roformer_core.known_checkpoints import KNOWN_CHECKPOINTS
+
+    print(f"{'id':<44}{'member':<8}{'lang':<6}{'size':<7}{'vocab':<11}applied when loaded / note")
+    for repo_id, known in KNOWN_CHECKPOINTS.items():
+        applied = ", ".join(f"{name}={value!r}" for name, value in known.overrides.items())
+        notes = "; ".join(text for text in (applied, known.note) if text)
+        print(f"{repo_id:<44}{known.member:<8}{known.language:<6}{known.size:<7}{known.vocabulary:<11}{notes}".rstrip())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``roformer``."""
     parser = argparse.ArgumentParser(prog="roformer", description="RoFormer for PyTorch, TensorFlow and Flax.")
@@ -158,7 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run every head on inputs made with our tokenizer, print max abs differences against a float64 numpy "
         "oracle and timings; exit 1 if any difference exceeds 1e-5.",
     )
-    verify.add_argument("checkpoint", nargs="?", help="checkpoint directory (default: the shipped sample)")
+    verify.add_argument(
+        "checkpoint", nargs="?", help="checkpoint directory or hub id (owner/name; default: the shipped sample)"
+    )
     verify.add_argument("--frameworks", help="comma-separated subset of pt,tf,flax")
     convert = sub.add_parser(
         "convert",
@@ -167,8 +181,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _convert_parser(convert)
+    sub.add_parser(
+        "models",
+        help="list the released checkpoints loadable by hub id",
+        description="The released RoFormer checkpoints on the Hugging Face hub, with the config fields applied when "
+        "one is loaded by its id (roformer_core.known_checkpoints).",
+    )
+    from roformer_tasks.cli import add_commands as add_task_commands
+
+    from .export import add_commands as add_export_commands
+
+    add_export_commands(sub)  # roformer export
+    add_task_commands(sub)  # roformer fill-mask / similarity / embed
     args = parser.parse_args(argv)
-    return _run_verify(args) if args.command == "verify" else _run_convert(args)
+    runners = {"verify": _run_verify, "convert": _run_convert, "models": _run_models}
+    return runners[args.command](args) if args.command in runners else args.func(args)
 
 
 if __name__ == "__main__":

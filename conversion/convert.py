@@ -32,6 +32,7 @@ from roformer_core.formats import (
     write_tf_h5,
 )
 from roformer_core.heads import HeadSpec
+from roformer_core.hub import resolve_checkpoint
 from roformer_core.io import atomic_write_text, atomic_write_with
 from roformer_core.rotary import sinusoidal_table
 from roformer_core.safetensors_io import PT_METADATA, stored_code, stored_nbytes, write_safetensors
@@ -141,7 +142,8 @@ def convert_checkpoint(
 
     Args:
         src: a directory with config.json and model.safetensors / sharded safetensors / pytorch_model.bin /
-            tf_model.h5 / flax_model.msgpack, or an original checkpoint (bert_config.json + bert_model.ckpt.*).
+            tf_model.h5 / flax_model.msgpack, or an original checkpoint (bert_config.json + bert_model.ckpt.*), or
+            a hub id (config.json, one weights file and the tokenizer files are downloaded, docs/hub.md).
         dst: the directory to create; it is written atomically (built beside it, then renamed into place).
         to: ``"pt"`` (config.json + model.safetensors), ``"tf"`` (tf_model.h5) or ``"flax"`` (flax_model.msgpack),
             each in the reference's layout, so transformers 4.57 loads them too; or ``"original"`` (bert_config.json
@@ -178,6 +180,11 @@ def convert_checkpoint(
         raise ConversionError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANT_FIELDS)}")
     if dst.exists() and not force:
         raise ConversionError(f"destination {dst} exists; pass --force to replace it")
+    label = src.name
+    try:
+        src = resolve_checkpoint(src, files="all")
+    except OSError as err:
+        raise ConversionError(_one_line(err)) from None
     if dst.resolve() == src.resolve():
         raise ConversionError("source and destination are the same directory")
     source_format, _ = detect_source(src)
@@ -218,7 +225,7 @@ def convert_checkpoint(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent))
-    bar = _progress_bar(len(stored), f"{src.name} -> {to}", enabled=progress)
+    bar = _progress_bar(len(stored), f"{label} -> {to}", enabled=progress)
     try:
         if to == "pt" and pytorch_bin:
             _write_pytorch_bin(staging / PT_WEIGHTS_NAME, stored, target, dtype, bar)

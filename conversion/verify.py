@@ -17,6 +17,7 @@ import numpy as np
 from roformer_core import HEADS, RoFormerConfig, load_checkpoint, numpy_model
 from roformer_core.checkpoint import find_weights
 from roformer_core.heads import HeadSpec
+from roformer_core.hub import resolve_checkpoint as resolve_name
 from roformer_core.schema import resolve_checkpoint
 from roformer_core.tokenization import VOCAB_FILE
 
@@ -188,15 +189,15 @@ def _runner(framework: str, head: HeadSpec) -> Callable[[RoFormerConfig, dict, d
 
 
 def verify(directory: str | os.PathLike | None = None, frameworks: str | tuple[str, ...] = tuple(FRAMEWORKS)) -> Report:
-    """Run every head of ``directory`` (default: the shipped sample) in every framework against the float64 numpy
-    oracle.
+    """Run every head of ``directory`` (default: the shipped sample; or a hub id, downloaded with its tokenizer) in
+    every framework against the float64 numpy oracle.
 
     Raises:
         ValueError: an unknown framework name (before anything is loaded).
         OSError / ValueError: the checkpoint cannot be read.
     """
     frameworks = check_frameworks(frameworks)
-    directory = Path(directory) if directory is not None else SAMPLE_CHECKPOINT
+    directory = resolve_name(directory, files="all") if directory is not None else SAMPLE_CHECKPOINT
     config, state = load_checkpoint(directory)
     report = Report(checkpoint=directory, weights_file=find_weights(directory).name, rows=[])
     for head in HEADS:

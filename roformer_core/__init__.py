@@ -8,6 +8,8 @@ from .config import RoFormerConfig
 from .constants import mask_fill_value
 from .generation import GenerationConfig
 from .heads import HEADS, HeadSpec, get_head
+from .hub import HUB_KWARGS, CheckpointNotFoundError
+from .known_checkpoints import KNOWN_CHECKPOINTS, KnownCheckpoint
 from .losses import IGNORE_INDEX
 from .masks import unilm_mask
 from .outputs import (
@@ -29,14 +31,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HEADS",
+    "HUB_KWARGS",
     "IGNORE_INDEX",
+    "KNOWN_CHECKPOINTS",
     "BaseModelOutputWithPastAndCrossAttentions",
     "BatchEncoding",
     "CausalLMOutputWithCrossAttentions",
     "CheckpointError",
+    "CheckpointNotFoundError",
     "CheckpointMismatchError",
     "GenerationConfig",
     "HeadSpec",
+    "KnownCheckpoint",
     "MaskedLMOutput",
     "ModelOutput",
     "MultipleChoiceModelOutput",

@@ -19,7 +19,9 @@ import numpy as np
 from .config import CONFIG_NAME, RoFormerConfig
 from .errors import CheckpointError
 from .formats import FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME, read_flax_msgpack, read_tf_h5
+from .hub import pop_hub_kwargs, resolve_checkpoint
 from .io import check_not_a_file
+from .known_checkpoints import known_overrides
 from .safetensors_io import PT_METADATA, SafetensorsError, read_safetensors
 from .safetensors_io import write_safetensors as _write_safetensors
 from .schema import infer_variant_fields
@@ -36,10 +38,27 @@ _WEIGHT_FILES = (
     TF_WEIGHTS_NAME,
     FLAX_WEIGHTS_NAME,
 )
+#: The frameworks whose own reference weights file comes before ``pytorch_model.bin`` (no torch needed to read it).
+_NATIVE_WEIGHTS = {"pt": PT_WEIGHTS_NAME, "tf": TF_WEIGHTS_NAME, "flax": FLAX_WEIGHTS_NAME}
 
 
-def find_weights(directory: str | os.PathLike) -> Path:
-    """The weights file of a checkpoint directory, in order of preference (safetensors first).
+def weights_order(framework: str | None = None) -> tuple[str, ...]:
+    """Weights file names, most preferred first: safetensors (one file, then sharded), the framework's own reference
+    file (``tf_model.h5`` for ``"tf"``, ``flax_model.msgpack`` for ``"flax"``), ``pytorch_model.bin`` (one file,
+    then sharded), the rest. A directory is read from the first it holds; a hub repository downloads the first it
+    has, and only that one.
+
+    Raises:
+        ValueError: ``framework`` is not None, ``"pt"``, ``"tf"`` or ``"flax"``.
+    """
+    if framework is not None and framework not in _NATIVE_WEIGHTS:
+        raise ValueError(f"framework must be one of {', '.join(_NATIVE_WEIGHTS)} or None, got {framework!r}")
+    first = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, _NATIVE_WEIGHTS.get(framework, PT_WEIGHTS_NAME))
+    return tuple(dict.fromkeys(first + _WEIGHT_FILES))
+
+
+def find_weights(directory: str | os.PathLike, framework: str | None = None) -> Path:
+    """The weights file of a checkpoint directory, the first of :func:`weights_order` it holds.
 
     Raises:
         FileNotFoundError: the directory does not exist or holds no weights file.
@@ -47,10 +66,11 @@ def find_weights(directory: str | os.PathLike) -> Path:
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
-    for name in _WEIGHT_FILES:
+    order = weights_order(framework)
+    for name in order:
         if (directory / name).is_file():
             return directory / name
-    raise FileNotFoundError(f"no weights in {directory}: expected one of {', '.join(_WEIGHT_FILES)}")
+    raise FileNotFoundError(f"no weights in {directory}: expected one of {', '.join(order)}")
 
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -153,17 +173,33 @@ def pop_config_state(state: dict[str, np.ndarray], **config_overrides: Any) -> R
 
 
 def load_checkpoint(
-    directory: str | os.PathLike, config: RoFormerConfig | None = None, **config_overrides: Any
+    name_or_path: str | os.PathLike,
+    config: RoFormerConfig | None = None,
+    *,
+    framework: str | None = None,
+    **config_overrides: Any,
 ) -> tuple[RoFormerConfig, dict[str, np.ndarray]]:
-    """Read the config and the weights of a checkpoint directory.
+    """Read the config and the weights of a checkpoint directory or hub id (:mod:`roformer_core.hub`).
 
-    The config is ``config`` when given, else ``config.json``, else the one a PyTorch state dict carries under
-    :data:`CONFIG_STATE_KEY` (weights-only directories written by ``transformers.Trainer`` or accelerate).
+    The config is ``config`` when given, else ``config.json`` (plus the fields a released checkpoint's id needs,
+    :data:`~roformer_core.known_checkpoints.KNOWN_CHECKPOINTS`; ``config_overrides`` win), else the one a PyTorch
+    state dict carries under :data:`CONFIG_STATE_KEY` (weights-only directories written by ``transformers.Trainer``
+    or accelerate).
+
+    Args:
+        name_or_path: a checkpoint directory or a hub id.
+        config: use this config instead of the checkpoint's.
+        framework: ``"pt"``, ``"tf"``, ``"flax"`` or None: which weights file is read (:func:`weights_order`).
+        **config_overrides: config fields to change, plus the :data:`~roformer_core.hub.HUB_KWARGS`
+            (``revision``, ``cache_dir``, ``local_files_only``, ``token``, ``force_download``) for a hub id.
 
     Returns:
         the config (with overrides applied) and the canonical state dict as it is stored.
     """
-    directory = Path(directory)
+    hub_kwargs = pop_hub_kwargs(config_overrides)
+    directory = resolve_checkpoint(name_or_path, framework=framework, **hub_kwargs)
+    if config is None:
+        config_overrides = {**known_overrides(name_or_path), **config_overrides}
     check_not_a_file(directory)
     # the directory and its config first (the clearer message when both config and weights are missing)
     if not directory.is_dir():
@@ -171,7 +207,7 @@ def load_checkpoint(
     has_config_file = (directory / CONFIG_NAME).is_file()
     if config is None and not has_config_file and not any((directory / name).is_file() for name in _WEIGHT_FILES):
         raise FileNotFoundError(f"no {CONFIG_NAME} in checkpoint directory {directory}")
-    state = read_weights_file(find_weights(directory))
+    state = read_weights_file(find_weights(directory, framework))
     stored = pop_config_state(state, **config_overrides)
     if config is not None:
         return (config.copy(**config_overrides) if config_overrides else config), state

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from .activations import ACTIVATIONS
+from .hub import pop_hub_kwargs, resolve_checkpoint
 from .io import atomic_write_text, check_not_a_file
+from .known_checkpoints import known_overrides
 
 CONFIG_NAME = "config.json"
 MODEL_TYPE = "roformer"
@@ -250,7 +252,14 @@ class RoFormerConfig:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> RoFormerConfig:
-        """Read ``config.json`` from a checkpoint directory (or a ``.json`` file path); ``overrides`` win."""
+        """Read ``config.json`` from a checkpoint directory, a ``.json`` file path or a hub id (only its
+        ``config.json`` is downloaded; :data:`roformer_core.hub.HUB_KWARGS` among ``overrides`` go to the hub).
+        A released checkpoint's id gets the fields it needs (:mod:`roformer_core.known_checkpoints`); ``overrides``
+        win."""
+        hub_kwargs = pop_hub_kwargs(overrides)
+        overrides = {**known_overrides(path), **overrides}
+        if Path(path).suffix != ".json":
+            path = resolve_checkpoint(path, files="config", **hub_kwargs)
         path = Path(path)
         if path.suffix != ".json":
             check_not_a_file(path)

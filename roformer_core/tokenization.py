@@ -51,6 +51,7 @@ from ._tokenization_files import (
     write_json,
 )
 from ._tokenization_pipeline import CONTINUING_SUBWORD_PREFIX, MAX_INPUT_CHARS_PER_WORD, Segmenter, Span
+from .hub import pop_hub_kwargs, resolve_checkpoint
 from .io import check_not_a_file
 
 __all__ = ["TOKENIZER_FILES", "VOCAB_FILE", "BatchEncoding", "RoFormerTokenizer", "RoFormerTokenizerFast"]
@@ -1107,24 +1108,26 @@ class _RoFormerTokenizerBase:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> Any:
-        """Loads a tokenizer directory written by `save_pretrained` here or by the reference transformers classes.
+        """Loads a tokenizer directory written by `save_pretrained` here or by the reference transformers classes,
+        or a hub id (only the tokenizer files are downloaded, :mod:`roformer_core.hub`).
 
-        Only local directories are supported (no model hub). Values from tokenizer_config.json and
-        special_tokens_map.json are used unless overridden by `kwargs`.
+        Values from tokenizer_config.json and special_tokens_map.json are used unless overridden by `kwargs`.
 
         Args:
-            pretrained_model_name_or_path: the directory.
-            **kwargs: constructor arguments that override the saved ones.
+            pretrained_model_name_or_path: the directory, or a hub id such as ``"junnyu/roformer_chinese_base"``.
+            **kwargs: constructor arguments that override the saved ones, and the hub's
+                :data:`~roformer_core.hub.HUB_KWARGS` (``revision``, ``cache_dir``, ``local_files_only``, ``token``).
 
         Returns:
             The tokenizer.
         """
-        directory = os.fspath(pretrained_model_name_or_path)
+        hub_kwargs = pop_hub_kwargs(kwargs)
+        directory = os.fspath(resolve_checkpoint(pretrained_model_name_or_path, files="tokenizer", **hub_kwargs))
         check_not_a_file(directory)
         if not os.path.isdir(directory):
             raise FileNotFoundError(
-                f"{directory!r} is not a directory; tokenizers load from a local directory holding "
-                f"{VOCAB_FILE} (and {CONFIG_FILE}); downloading from the model hub is not supported"
+                f"{directory!r} is not a directory, nor a model id of the hub; tokenizers load from a directory "
+                f"holding {VOCAB_FILE} (and {CONFIG_FILE}) or from a hub id such as 'junnyu/roformer_chinese_base'"
             )
         saved = read_json(os.path.join(directory, CONFIG_FILE))
         for name, value in read_json(os.path.join(directory, SPECIAL_TOKENS_MAP_FILE)).items():

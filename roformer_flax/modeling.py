@@ -576,13 +576,14 @@ class FlaxRoFormerPreTrainedModel:
         warning); anything else that does not fit is reported, every parameter by name, at once.
 
         Args:
-            pretrained_path: checkpoint directory.
+            pretrained_path: checkpoint directory, or a hub id (``"junnyu/roformer_chinese_base"``;
+                ``revision``, ``cache_dir``, ``local_files_only``, ``token`` go to the hub, docs/hub.md).
             config: use this config instead of the directory's ``config.json``.
             dtype: computation dtype.
             seed: seed for the parameters that are newly initialized.
             **config_overrides: config fields to change (``max_position_embeddings=4096``, ``num_labels=5``).
         """
-        file_config, state = load_checkpoint(pretrained_path, **config_overrides)
+        file_config, state = load_checkpoint(pretrained_path, framework="flax", **config_overrides)
         return cls.from_state_dict(config or file_config, state, dtype=dtype, seed=seed, source=str(pretrained_path))
 
     @classmethod

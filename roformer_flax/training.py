@@ -15,6 +15,10 @@
   seed and optionally the loss history (:func:`load_loss_history`), in one msgpack file written atomically (plus
   a loadable model checkpoint). Dropout keys are derived from the seed and the step number, so a resumed run
   continues the same loss curve.
+
+Over several processes the ``pmap`` step runs as it is (each process feeds its own rows, the ``psum`` spans
+every device); :mod:`roformer_flax.distributed` adds the ``jax.jit`` step over a device mesh (data parallel or
+FSDP) and Orbax checkpoints (docs/distributed-jax.md).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from roformer_core import losses
 from roformer_core.io import atomic_write_bytes
+from roformer_core.optim import no_decay
 
 TRAIN_STATE_NAME = "train_state.msgpack"
 # the loss history's entry in train_state.msgpack (a float64 array with one loss per step)
@@ -42,9 +47,10 @@ Batch = Mapping[str, jax.Array]
 
 
 def decay_mask(params: Any) -> Any:
-    """A tree of bools like ``params``: False (no weight decay) for biases and LayerNorm scales/biases."""
+    """A tree of bools like ``params``: False (no weight decay) for biases and LayerNorm scales/biases, by the rule
+    every port shares (:func:`roformer_core.optim.no_decay` on the parameter's dotted path)."""
     flat = flatten_dict(params)
-    return unflatten_dict({path: not (path[-1] == "bias" or "LayerNorm" in path) for path in flat})
+    return unflatten_dict({path: not no_decay(".".join(map(str, path))) for path in flat})
 
 
 def learning_rate_schedule(

@@ -88,11 +88,19 @@ def _class_loss(logits: torch.Tensor, labels: torch.Tensor, head_name: str) -> t
     """Mean float32 cross-entropy of ``logits [N, C]`` against class ``labels`` (any shape of N values),
     skipping IGNORE_INDEX. The labels are first checked to lie in ``[0, C)`` (``validation.check_class_labels``: a
     ValueError naming the head's ``losses.CLASS_LABEL_FIELDS`` entry, where torch would raise an IndexError on CPU
-    and a device-side assert on CUDA), with one device sync; not while compiling."""
+    and a device-side assert on CUDA), with one device sync; not while compiling.
+
+    Outside graph capture, only the labelled rows enter the softmax (selecting them is a second sync): a masked LM
+    labels about 15% of its positions, and the log-softmax of the others (``[N, C]`` floats, saved for the
+    backward) would be computed for nothing. The mean over the labelled rows is the same number."""
     labels = labels.to(logits.device).reshape(-1)
     if not _compiling() and labels.numel():
-        low, high = _min_max(labels.masked_fill(labels == losses.IGNORE_INDEX, 0))
+        ignored = labels == losses.IGNORE_INDEX
+        low, high, skipped = torch.stack((*torch.aminmax(labels.masked_fill(ignored, 0)), ignored.sum())).tolist()
         check_class_labels("labels", low, high, logits.shape[-1], losses.CLASS_LABEL_FIELDS[head_name])
+        if skipped:
+            kept = ~ignored
+            logits, labels = logits[kept], labels[kept]
     return F.cross_entropy(logits.float(), labels, ignore_index=losses.IGNORE_INDEX)
 
 
@@ -373,14 +381,15 @@ class RoFormerPreTrainedModel(nn.Module):
         with a warning; every other missing, unexpected or mis-shaped parameter is reported, all at once.
 
         Args:
-            pretrained_path: checkpoint directory.
+            pretrained_path: checkpoint directory, or a hub id (``"junnyu/roformer_chinese_base"``;
+                ``revision``, ``cache_dir``, ``local_files_only``, ``token`` go to the hub, docs/hub.md).
             config: use this config instead of the directory's. Without it the config is ``config.json``, or
                 the one the weights carry (:meth:`get_extra_state`) in the weights-only directories that
                 ``transformers.Trainer.save_model`` and accelerate's ``save_model`` write.
             torch_dtype: cast the model to this dtype after loading.
             **config_overrides: config fields to change (e.g. ``max_position_embeddings=4096``, ``num_labels=5``).
         """
-        config, state = load_checkpoint(pretrained_path, config, **config_overrides)
+        config, state = load_checkpoint(pretrained_path, config, framework="pt", **config_overrides)
         model = cls.from_state_dict(config, state, source=str(pretrained_path))
         if torch_dtype is not None:
             model.to(torch_dtype)

@@ -34,6 +34,27 @@ def _replica_scaled(loss: tf.Tensor) -> tf.Tensor:
     return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)
 
 
+def _multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``strategy`` is a ``MultiWorkerMirroredStrategy`` over more than one worker (Keras' own private test,
+    rewritten here so that a Keras release that moves it cannot break the import)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        strategy.extended._in_multi_worker_mode()
+    )
+
+
+def _reducible_across_workers(logs: dict[str, Any]) -> dict[str, Any]:
+    """A step's logs (scalars) as ``[1]`` tensors under a multi-worker strategy, else as they are.
+
+    Keras 3.15 averages each log over the replicas of several workers with ``strategy.reduce("MEAN", v,
+    axis=0)`` (``reduce_per_replica``), which fails on a scalar ("Invalid reduction dimension 0 for input with 0
+    dimensions") for any model; on ``[1]`` it is the mean over replicas, a scalar again. Single-worker strategies
+    average the local results without an axis and keep getting scalars.
+    """
+    if not _multi_worker(tf.distribute.get_strategy()):
+        return logs
+    return tf.nest.map_structure(lambda value: tf.reshape(value, [1]), logs)
+
+
 def _masked(predictions: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
     """A copy of ``predictions`` carrying ``keep`` as its Keras mask: Keras losses and metrics (``accuracy``,
     ``SparseCategoricalAccuracy``, ...) then weight the entries where ``keep`` is False by 0."""
@@ -86,12 +107,30 @@ class KerasModelMixin:
             return {k: x[k] for k in self.head.label_args if x.get(k) is not None}
         return {}
 
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        """Build the optimizer and compiled losses and metrics on the first replica's part of the first batch.
+
+        Under a distribution strategy Keras 3.15 gets its example batch by ``strategy.reduce("MEAN", batch)``,
+        an all-reduce of the data itself. ``MultiWorkerMirroredStrategy`` with more than one worker cannot reduce
+        a nested batch (a dict of inputs), so every worker failed in ``fit`` before the first step with
+        "Attempt to convert a value ({'input_ids': PerReplica:{...}}) with an unsupported type" (keras-team/keras
+        issues 20329, 20585). The build needs only shapes and dtypes, which one replica's part has: take it
+        locally, with no collective.
+        """
+        if iterator is not None and self._distribute_strategy is not None:
+            local_parts = self._distribute_strategy.experimental_local_results
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(lambda value: local_parts(value)[0], next(batches))
+                break
+            iterator = None
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def train_step(self, data: Any):
         """As Keras' own, with the batch's targets routed by :meth:`_move_targets`."""
-        return super().train_step(self._move_targets(data))
+        return _reducible_across_workers(super().train_step(self._move_targets(data)))
 
     def test_step(self, data: Any):
-        return super().test_step(self._move_targets(data))
+        return _reducible_across_workers(super().test_step(self._move_targets(data)))
 
     def _move_targets(self, data: Any) -> Any:
         """``(x, y, sample_weight)`` with the targets (from ``y`` or the input dict) as ``y``, for compiled metrics,

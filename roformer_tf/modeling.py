@@ -267,11 +267,12 @@ class TFRoFormerPreTrainedModel(_BuiltAtConstruction, KerasModelMixin, keras.Mod
         missing, unexpected or mis-shaped parameter is reported by name, all at once.
 
         Args:
-            pretrained_path: checkpoint directory.
+            pretrained_path: checkpoint directory, or a hub id (``"junnyu/roformer_chinese_base"``;
+                ``revision``, ``cache_dir``, ``local_files_only``, ``token`` go to the hub, docs/hub.md).
             config: use this config instead of the directory's ``config.json``.
             **config_overrides: config fields to change (e.g. ``max_position_embeddings=4096``, ``num_labels=5``).
         """
-        file_config, state = load_checkpoint(pretrained_path, **config_overrides)
+        file_config, state = load_checkpoint(pretrained_path, framework="tf", **config_overrides)
         return cls.from_state_dict(config or file_config, state, source=str(pretrained_path))
 
     @classmethod

@@ -314,27 +314,6 @@ def test_blocked_attention_matches_the_numpy_oracle_on_long_inputs(is_decoder: b
     np.testing.assert_allclose(explicit, want, atol=ATOL["float32"], rtol=0)
 
 
-@pytest.mark.slow  # over 10 s (subprocesses, XLA compiles, whole docs pages): CI runs it, -m 'not slow' skips it
-def test_example_pretrains_and_resumes(tmp_path) -> None:
-    """examples/flax_pmap_mlm.py runs on a text file with our tokenizer, saves, and resumes the same curve."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("flax_pmap_mlm", REPO / "examples" / "flax_pmap_mlm.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    text = tmp_path / "corpus.txt"
-    text.write_text("今天天气非常好。我们去公园散步吧。\nThe quick brown fox jumps over the lazy dog.\n" * 10, "utf-8")
-    common = ["--train_file", str(text), "--max_seq_length", "16", "--per_device_batch_size", "2", "--warmup_steps"]
-    common += ["1", "--hidden_size", "16", "--num_hidden_layers", "1", "--num_attention_heads", "2"]
-    common += ["--intermediate_size", "32", "--save_steps", "2"]
-    straight = example.main([*common, "--output_dir", str(tmp_path / "a"), "--num_train_steps", "3"])
-    first = example.main([*common, "--output_dir", str(tmp_path / "b"), "--num_train_steps", "2"])
-    rest = example.main([*common, "--output_dir", str(tmp_path / "b"), "--num_train_steps", "3", "--resume"])
-    np.testing.assert_allclose(first + rest, straight, atol=1e-6, rtol=0)
-    model = roformer_flax.FlaxRoFormerForMaskedLM.from_pretrained(tmp_path / "b")
-    assert model.config.vocab_size == len((tmp_path / "b" / "vocab.txt").read_text("utf-8").splitlines())
-
-
 def test_loads_pytorch_model_bin(tmp_path) -> None:
     torch = pytest.importorskip("torch")
     config = RoFormerConfig(**{**BASE_CONFIG, "embedding_size": 24})
@@ -407,3 +386,21 @@ def test_generate_recompiles_only_for_settings_that_change_the_program() -> None
     assert model._jit_generate._cache_size() == 2
     np.testing.assert_array_equal(cold, greedy)  # near-zero temperature samples the argmax
     assert not np.array_equal(hot, greedy)
+
+
+@pytest.mark.parametrize("variant", ["v1", "v2"])
+def test_weight_decay_skips_exactly_the_biases_and_norms_of_the_schema(variant: str) -> None:
+    """optax's decay mask is the core rule: every kernel and embedding decays, no bias or LayerNorm parameter does."""
+    from flax.traverse_util import flatten_dict
+
+    from roformer_core.variants import variant_config
+
+    config = variant_config(variant, **{k: v for k, v in BASE_CONFIG.items() if k not in ("use_bias", "norm_type")})
+    model = roformer_flax.FlaxRoFormerForMaskedLM(config, seed=0)
+    mask = flatten_dict(training.decay_mask(model.params))
+    decayed = sorted("/".join(path) for path, decays in mask.items() if decays)
+    kept = sorted("/".join(path) for path, decays in mask.items() if not decays)
+    assert all(path.endswith(("kernel", "embedding")) for path in decayed), decayed
+    assert all(path.endswith("bias") or "/LayerNorm/" in path for path in kept), kept
+    # V1 has biases and LayerNorm parameters to leave out; V2 has neither (no biases, weightless RMS norms)
+    assert bool(kept) == (variant == "v1")
