@@ -43,6 +43,9 @@ def _pipeline(args: argparse.Namespace, task: str, **params: Any):
 
 def _fill_mask(args: argparse.Namespace) -> int:
     result = _pipeline(args, "fill-mask", top_k=args.top_k)(args.text)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
     rows_per_mask = [result] if result and isinstance(result[0], dict) else result
     for number, rows in enumerate(rows_per_mask, 1):
         if len(rows_per_mask) > 1:
@@ -55,7 +58,9 @@ def _fill_mask(args: argparse.Namespace) -> int:
 def _similarity(args: argparse.Namespace) -> int:
     if len(args.texts) < 2:
         raise ValueError("give at least two texts to compare")
-    matrix = _pipeline(args, "sentence-similarity")(args.texts)
+    pipe = _pipeline(args, "sentence-similarity", pooling=args.pooling or "mean")
+    pooling = args.pooling or ("pooler" if pipe.config.add_pooling_layer else "mean")
+    matrix = pipe(args.texts, pooling=pooling)
     if args.json:
         print(json.dumps(matrix))
         return 0
@@ -88,16 +93,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     _common(fill)
     fill.add_argument("text", help="a text with at least one [MASK]")
     fill.add_argument("--top-k", type=int, default=5, help="tokens per mask (default: 5)")
+    fill.add_argument("--json", action="store_true", help="print the pipeline's result as JSON")
     fill.set_defaults(func=_guarded("fill-mask", _fill_mask))
 
     similarity = subparsers.add_parser(
         "similarity",
         help="cosine similarities of texts (RoFormer-Sim)",
-        description="Print the cosine matrix of the texts' normalized pooled vectors (a RoFormer-Sim checkpoint).",
+        description="Print the cosine matrix of the texts' normalized sentence vectors (a RoFormer-Sim checkpoint's "
+        "pooler; --pooling for other encoders).",
     )
     _common(similarity)
     similarity.add_argument("texts", nargs="+", help="two or more texts")
     similarity.add_argument("--json", action="store_true", help="print the matrix as JSON")
+    similarity.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        help="sentence vector: the model's pooler (default when it has one, as RoFormer-Sim), else the mean of "
+        "its token vectors (or cls: the first token's)",
+    )
     similarity.set_defaults(func=_guarded("similarity", _similarity))
 
     embed = subparsers.add_parser(

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from roformer_conversion import SAMPLE_CHECKPOINT, convert_checkpoint
@@ -116,3 +117,33 @@ def test_a_file_instead_of_its_directory_gets_one_message_everywhere(load, file_
     with pytest.raises(NotADirectoryError) as caught:
         load(path)
     assert str(caught.value) == message
+
+
+def test_roformer_runs_the_task_and_export_commands(tmp_path: Path, capsys) -> None:
+    """`roformer fill-mask`, `roformer similarity` and `roformer export` go through the one `roformer` command,
+    with results equal to the Python pipeline and a one-line error for a bad model."""
+    import json
+
+    from roformer_tasks import pipeline
+
+    text = "今天[MASK]气非常好。"
+    assert main(["fill-mask", str(SAMPLE_CHECKPOINT), text, "--top-k", "2", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = pipeline("fill-mask", model=SAMPLE_CHECKPOINT)(text, top_k=2)
+    assert [r["token_str"] for r in printed] == [r["token_str"] for r in expected]
+    assert [r["score"] for r in printed] == pytest.approx([r["score"] for r in expected], abs=1e-6)
+
+    assert main(["fill-mask", str(tmp_path / "missing"), text]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "missing" in error and "Traceback" not in error
+
+    texts = ["今天天气不错", "今天天气很好", "我们去公园散步吧"]
+    assert main(["similarity", str(SAMPLE_CHECKPOINT), *texts, "--json"]) == 0  # no pooler: mean pooling
+    matrix = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(matrix, pipeline("sentence-similarity", model=SAMPLE_CHECKPOINT, pooling="mean")(texts))
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--help"])
+    assert exit_info.value.code == 0
+    usage = capsys.readouterr().out
+    assert "saved_model" in usage and "question-answering" in usage

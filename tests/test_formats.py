@@ -31,10 +31,13 @@ def run_reference(framework: str, head: str, checkpoint: Path, inputs: dict, tmp
         cmd += ["--save", str(options["save"])]
     if options.get("from_pt"):
         cmd.append("--from-pt")
+    if options.get("also"):
+        cmd += ["--also", str(options["also"]), str(tmp / "also.npz")]
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    return dict(np.load(tmp / "out.npz"))
+    out = dict(np.load(tmp / "out.npz"))
+    return (out, dict(np.load(tmp / "also.npz"))) if options.get("also") else out
 
 
 def write_reference_pt(directory: Path, config: RoFormerConfig, head: str, state: dict) -> None:
@@ -63,17 +66,9 @@ def test_reference_native_layout_round_trip(framework: str, case_name: str, head
     key = "logits" if "logits" in expected else "start_logits"
 
     # 1. the reference converts our weights to its native file; we read that file back exactly
+    # 2. we write the native file; the reference loads it and computes the same outputs (same subprocess)
     write_reference_pt(tmp_path / "pt", config, head, state)
-    native = tmp_path / "native"
-    out = run_reference(framework, head, tmp_path / "pt", inputs, tmp_path, save=native, from_pt=True)
-    np.testing.assert_allclose(out[key], expected[key], atol=ATOL["float32"])
     name = "tf_model.h5" if framework == "tf" else "flax_model.msgpack"
-    read = read_weights_file(native / name)
-    for spec in schema:
-        if spec.stored and spec.kind != ROTARY_TABLE:
-            np.testing.assert_array_equal(read[spec.name], state[spec.name], err_msg=spec.name)
-
-    # 2. we write the native file; the reference loads it and computes the same outputs
     ours = tmp_path / "ours"
     ours.mkdir()
     config.save_pretrained(ours)
@@ -81,5 +76,13 @@ def test_reference_native_layout_round_trip(framework: str, case_name: str, head
         write_tf_h5(ours / name, schema, get_head(head), state)
     else:
         write_flax_msgpack(ours / name, schema, state)
-    out = run_reference(framework, head, ours, inputs, tmp_path)
+    native = tmp_path / "native"
+    out, out_ours = run_reference(
+        framework, head, tmp_path / "pt", inputs, tmp_path, save=native, from_pt=True, also=ours
+    )
     np.testing.assert_allclose(out[key], expected[key], atol=ATOL["float32"])
+    read = read_weights_file(native / name)
+    for spec in schema:
+        if spec.stored and spec.kind != ROTARY_TABLE:
+            np.testing.assert_array_equal(read[spec.name], state[spec.name], err_msg=spec.name)
+    np.testing.assert_allclose(out_ours[key], expected[key], atol=ATOL["float32"])

@@ -292,7 +292,10 @@ def test_cli_embed_writes_npy_to_stdout(ckpt, pt, monkeypatch, capsysbinary) -> 
     ("argv", "message"),
     [
         (["fill-mask", "{mlm}", "no mask here"], "roformer fill-mask: error: fill-mask: no [MASK] in 'no mask here'"),
-        (["similarity", "{mlm}", "a", "b"], "roformer similarity: error: sentence-similarity: the model has no pooler"),
+        (
+            ["similarity", "{mlm}", "a", "b", "--pooling", "pooler"],
+            "roformer similarity: error: sentence-similarity: the model has no pooler",
+        ),
         (["fill-mask", "{missing}", "[MASK]"], "roformer fill-mask: error: model "),
     ],
 )
