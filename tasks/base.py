@@ -145,6 +145,12 @@ def run_batched(pipe: Pipeline, features: list[list[dict[str, np.ndarray]]]) -> 
     return grouped
 
 
+def as_feature(encoded: Any) -> dict[str, np.ndarray]:
+    """One sequence's tokenizer output (``input_ids``, ``token_type_ids``, ``attention_mask``, ...: lists ``[L]``)
+    as the int64 arrays a feature holds."""
+    return {name: np.asarray(values, dtype=np.int64) for name, values in encoded.items()}
+
+
 def check_text(task: str, text: Any) -> str:
     """``text`` when it is a non-empty str; else a ValueError/TypeError naming what to pass."""
     if not isinstance(text, str):

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Task, check_text
+from .base import Task, as_feature, check_text
 
 #: ``pooling=`` values: the mean over the text's tokens, the first ([CLS]) token's vector, or the model's pooler.
 POOLINGS = ("mean", "cls", "pooler")
@@ -42,7 +42,7 @@ class FeatureExtractionTask(Task):
     def preprocess(self, tokenizer, item, *, tokenize_kwargs: dict[str, Any] | None = None, **_: Any):
         check_text(self.name, item)
         encoded = tokenizer(item, **(tokenize_kwargs or {}))
-        return [{k: np.asarray(v, dtype=np.int64) for k, v in encoded.items()}]
+        return [as_feature(encoded)]
 
     def postprocess(
         self,

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Task, check_text
+from .base import Task, as_feature, check_text
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -30,7 +30,7 @@ class FillMaskTask(Task):
         """``[CLS] text [SEP]`` ids, checked to hold at least one ``[MASK]``."""
         check_text(self.name, item)
         encoded = tokenizer(item, **(tokenizer_kwargs or {}))
-        feature = {k: np.asarray(v, dtype=np.int64) for k, v in encoded.items()}
+        feature = as_feature(encoded)
         if not (feature["input_ids"] == tokenizer.mask_token_id).any():
             raise ValueError(
                 f"fill-mask: no {tokenizer.mask_token} in {item!r}; write {tokenizer.mask_token} where a token "

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Task, check_text
+from .base import Task, as_feature, check_text
 from .feature_extraction import POOLINGS, check_pooler, pool
 from .fill_mask import softmax
 
@@ -49,7 +49,7 @@ def _encode(tokenizer, texts: list[str], task: str, max_length: int | None = Non
     features = []
     for text in texts:
         encoded = tokenizer(check_text(task, text), **truncation)
-        features.append({k: np.asarray(v, dtype=np.int64) for k, v in encoded.items()})
+        features.append(as_feature(encoded))
     return features
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Task, check_text
+from .base import Task, as_feature, check_text
 from .fill_mask import softmax
 
 #: ``function_to_apply=`` values.
@@ -52,7 +52,7 @@ class TextClassificationTask(Task):
             )
         else:
             encoded = tokenizer(check_text(self.name, item), **kwargs)
-        return [{k: np.asarray(v, dtype=np.int64) for k, v in encoded.items()}]
+        return [as_feature(encoded)]
 
     def postprocess(
         self,

@@ -9,7 +9,7 @@ import numpy as np
 
 from roformer_core.generation import GenerationConfig
 
-from .base import Task, check_text
+from .base import Task, as_feature, check_text
 
 #: transformers' text-generation defaults, used where neither the call nor the model's generation config sets a value
 PIPELINE_DEFAULTS = {"max_new_tokens": 256, "do_sample": True, "temperature": 0.7}
@@ -33,7 +33,7 @@ class TextGenerationTask(Task):
 
     def preprocess(self, tokenizer, item, *, prefix: str = "", add_special_tokens: bool = True, **_: Any):
         encoded = tokenizer(prefix + check_text(self.name, item), add_special_tokens=add_special_tokens)
-        return [{k: np.asarray(v, dtype=np.int64) for k, v in encoded.items()}]
+        return [as_feature(encoded)]
 
     def run(
         self,

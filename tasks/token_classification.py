@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Task, check_text
+from .base import Task, as_feature, check_text
 
 #: ``aggregation_strategy`` values, as transformers names them.
 AGGREGATION_STRATEGIES = ("none", "simple", "first", "average", "max")
@@ -88,7 +88,7 @@ class TokenClassificationTask(Task):
             if windows
             else [{key: encoding[key] for key in _FEATURE_KEYS}]
         )
-        return [{key: np.asarray(values, dtype=np.int64) for key, values in row.items()} for row in rows]
+        return [as_feature(row) for row in rows]
 
     def postprocess(
         self,
