@@ -20,6 +20,7 @@ bench:
 	python benchmarks/bench_tokenizers.py
 	python benchmarks/bench_convert.py
 	python benchmarks/bench_family.py
+	python benchmarks/bench_onnx.py
 
 golden:  # regenerate the committed fixtures from the reference (needs transformers==4.57.6)
 	python scripts/make_golden.py
