@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .config import RoFormerConfig
+from .hub import HUB_KWARGS, resolve_optional_file
 from .io import atomic_write_text, check_not_a_file
 from .validation import check_id_range
 
@@ -175,12 +176,6 @@ class GenerationConfig:
         return cls.from_dict(data)
 
 
-def load_generation_config(directory: str | os.PathLike) -> GenerationConfig | None:
-    """The ``generation_config.json`` of a checkpoint directory, or None when it has none."""
-    path = Path(directory) / GENERATION_CONFIG_NAME
-    return GenerationConfig.from_pretrained(path) if path.is_file() else None
-
-
 class GenerationConfigMixin:
     """The framework-free part of every port's generation mixin: the default settings of ``generate()``, read from
     and written to the checkpoint's ``generation_config.json`` around the model's own ``from_pretrained`` /
@@ -199,9 +194,13 @@ class GenerationConfigMixin:
 
     @classmethod
     def from_pretrained(cls, pretrained_path: str | os.PathLike, *args: Any, **kwargs: Any):
-        """The model's ``from_pretrained``; a ``generation_config.json`` there becomes :attr:`generation_config`."""
+        """The model's ``from_pretrained``; a ``generation_config.json`` there (in the directory, or in the hub
+        repository of an id) becomes :attr:`generation_config`."""
+        hub_kwargs = {name: kwargs[name] for name in HUB_KWARGS if name in kwargs}
         model = super().from_pretrained(pretrained_path, *args, **kwargs)
-        model.generation_config = load_generation_config(pretrained_path)
+        # a hub id: only this one optional file more is asked for, and only by the classes that generate
+        path = resolve_optional_file(pretrained_path, GENERATION_CONFIG_NAME, **hub_kwargs)
+        model.generation_config = GenerationConfig.from_pretrained(path) if path is not None else None
         return model
 
 

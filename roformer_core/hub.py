@@ -119,6 +119,36 @@ def resolve_checkpoint(
     return fetch.snapshot
 
 
+def resolve_optional_file(
+    name_or_path: str | os.PathLike,
+    filename: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    force_download: bool = False,
+) -> Path | None:
+    """The local path of one optional file of a checkpoint (``generation_config.json``): in a directory, or
+    downloaded from a hub id (only that file); None when the checkpoint has none.
+
+    Raises:
+        CheckpointNotFoundError: the repository cannot be had (see :func:`resolve_checkpoint`).
+    """
+    if not is_hub_id(name_or_path):
+        path = Path(name_or_path) / filename
+        return path if path.is_file() else None
+    fetch = _Fetcher(
+        os.fspath(name_or_path),
+        revision=revision,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+        token=token,
+        force_download=force_download,
+    )
+    return fetch._get(filename)
+
+
 class _Fetcher:
     """Downloads files of one repository revision with ``huggingface_hub.hf_hub_download``; every failure becomes
     one :class:`CheckpointNotFoundError` line."""

@@ -12,6 +12,7 @@ from roformer_conversion import SAMPLE_CHECKPOINT, convert_checkpoint
 from roformer_conversion.cli import convert_main, main
 from roformer_core import RoFormerConfig, RoFormerTokenizerFast, load_checkpoint, numpy_model
 from roformer_core.checkpoint import save_checkpoint
+from roformer_core.generation import GenerationConfig
 from roformer_core.hub import CheckpointNotFoundError
 from roformer_core.known_checkpoints import KNOWN_CHECKPOINTS
 
@@ -21,6 +22,7 @@ from .fakehub import FakeHub, use_hub
 
 BASE = "junnyu/roformer_chinese_base"  # the shipped sample checkpoint, saved under a real id
 SIM = "junnyu/roformer_chinese_sim_char_base"  # a tiny checkpoint in JunnYu's Sim layout
+WITH_GENERATION = "someone/roformer-tiny-decoder"  # JunnYu's Sim files plus a generation_config.json
 FLAX_AND_BIN = "someone/flax-and-bin"  # flax_model.msgpack and pytorch_model.bin, no safetensors
 NO_WEIGHTS = "someone/config-only"
 GATED = "someone/gated"
@@ -48,7 +50,11 @@ def repos(tmp_path_factory) -> dict:
     shutil.copy(root / "flax" / "flax_model.msgpack", flax_and_bin)
     config_only = root / "config_only"
     config.save_pretrained(config_only)
+    with_generation = root / "with_generation"  # a decoder repository with decoding defaults
+    shutil.copytree(FIXTURES / "family" / "sim_junnyu", with_generation)
+    GenerationConfig(max_new_tokens=7, num_beams=2).save_pretrained(with_generation)
     return {
+        WITH_GENERATION: {"main": with_generation},
         BASE: {"main": base, "v0": root / "v0"},
         SIM: {"main": FIXTURES / "family" / "sim_junnyu"},
         FLAX_AND_BIN: {"main": flax_and_bin},
@@ -148,7 +154,17 @@ def test_sim_id_gets_unilm(hub) -> None:
         True,
         "linear",
     )
-    assert hub.files("GET") == {"config.json", "pytorch_model.bin"}
+    assert hub.files("GET") == {"config.json", "pytorch_model.bin", "generation_config.json"}  # a causal LM
+    assert model.generation_config is not None
+
+
+def test_causal_lm_by_id_gets_its_generation_config(hub) -> None:
+    """A causal LM loaded by id also fetches generation_config.json (only that file more): generate()'s defaults."""
+    from roformer_pt import RoFormerForCausalLM
+
+    model = RoFormerForCausalLM.from_pretrained(WITH_GENERATION)
+    assert (model.generation_config.max_new_tokens, model.generation_config.num_beams) == (7, 2)
+    assert hub.files("GET") == {"config.json", "pytorch_model.bin", "generation_config.json"}
 
 
 def test_each_framework_prefers_its_own_file_over_pytorch_model_bin(hub, expected_logits, sample_inputs) -> None:
