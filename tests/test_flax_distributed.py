@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from .ports import free_ports
 
 pytest.importorskip("flax")
 pytest.importorskip("optax")
@@ -35,12 +36,6 @@ def _example():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _one_device_run(example, data: Path) -> tuple[list[float], list[np.ndarray]]:
@@ -85,7 +80,7 @@ def test_two_processes_pmap_fsdp_and_orbax_resume_into_data_parallel_equal_one_d
         "JAX_PLATFORMS": "cpu",
         "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={LOCAL_DEVICES}",
     }
-    common = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num_processes", str(NUM_PROCESSES)]
+    common = ["--coordinator", f"127.0.0.1:{free_ports()[0]}", "--num_processes", str(NUM_PROCESSES)]
     common += ["--data", str(data), "--mode", "pmap", "--mode", "fsdp", "--mode", "dp", "--resume"]
     common += ["--num_steps", str(NUM_STEPS), "--save_every", "2", "--checkpoint_dir", str(checkpoints)]
     common += ["--output", str(out)]

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ from roformer_pt.training import (  # noqa: E402
     train,
 )
 
+from .ports import free_ports  # noqa: E402
 from .tolerances import ATOL  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,17 +66,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _torchrun(workspace: Path, args: list[str], log_dir: Path | None = None) -> None:
     """``torchrun --nproc_per_node=2 examples/pt_train.py`` in ``workspace``; the whole process group is killed
     on a timeout."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1"]
-    command += [f"--master_port={_free_port()}"]
+    command += [f"--master_port={free_ports()[0]}"]
     if log_dir is not None:  # each rank's stdout/stderr in its own file
         command += ["--log_dir", str(log_dir), "--redirects", "3"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}

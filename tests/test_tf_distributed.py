@@ -8,13 +8,14 @@ import csv
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from .ports import free_ports
 
 tf = pytest.importorskip("tensorflow")
 
@@ -27,21 +28,9 @@ EPOCHS, GLOBAL_BATCH, EXIT_AT_STEP = 3, 16, 6
 TIMEOUT_S = 150  # per launch of both workers (each alone needs ~20 CPU-seconds, mostly importing and tracing)
 
 
-def _free_ports(count: int) -> list[int]:
-    """Ports the OS has just handed out as free (bound to port 0, then released)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _launch_workers(args: list[str], cwd: Path, run: str, extra: dict[int, list[str]] | None = None) -> list:
     """Both workers of a fresh two-worker cluster, each single-threaded, output to ``cwd/<run>-worker-<i>.log``."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     procs = []
     for index in range(2):
         env = {
